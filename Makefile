@@ -1,0 +1,53 @@
+# Orchestre — two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+LAYER := build/layer
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: install run test synth layer lint bench clean
+
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements/dev.txt -c constraints.txt
+	@# The project's own folders on the venv's path (no build step): shared/ (the layer), local/, infra/, the root.
+	$(PY) -c "import site,sys; open(site.getsitepackages()[0]+'/orchestre-dev.pth','w').write(chr(10).join(sys.argv[1:])+chr(10))" \
+	  $(CURDIR)/shared $(CURDIR)/local $(CURDIR)/infra $(CURDIR)
+	@touch $@
+
+install: $(STAMP)
+
+## Start the whole platform locally: API on 127.0.0.1:3000, moto behind it, demo data.
+run: install
+	$(PY) -m orchestre_local
+
+## Install everything and run every test (unit, HTTP, end-to-end, CDK synth, cdk-nag, cfn-lint).
+test: install
+	$(PY) -m pytest -n 2 -q
+
+## The Lambda layer: the domain package and its runtime dependencies, built for Lambda's Linux.
+$(LAYER)/.built: requirements/runtime.txt $(shell find shared/orchestre -name '*.py')
+	rm -rf $(LAYER) && mkdir -p $(LAYER)/python
+	$(PIP) install -q --disable-pip-version-check --target $(LAYER)/python \
+	  --platform manylinux2014_x86_64 --python-version 3.12 --implementation cp \
+	  --only-binary=:all: -r requirements/runtime.txt
+	cp -r shared/orchestre $(LAYER)/python/
+	find $(LAYER) -name '__pycache__' -prune -exec rm -rf {} +
+	@touch $@
+
+layer: install $(LAYER)/.built
+
+## Synthesize the CloudFormation template without Docker or the CDK CLI.
+synth: layer
+	cd infra && ORCHESTRE_LAYER_DIR=../$(LAYER) ../$(PY) app.py
+	@echo "template: infra/cdk.out/Orchestre.template.json"
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf build infra/cdk.out .pytest_cache

@@ -1,0 +1,196 @@
+"""Structures: profile, billing parameters, spaces, services, attachments, audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel
+
+from orchestre.api.http import caller, create_app, expected_version, json_response, make_handler, metrics
+from orchestre.api.idempotency import run_once
+from orchestre.api.views import IdempotencyKey, IfMatch, Limit, Page, PageToken, replay_headers
+from orchestre.domain.models import (
+    ApproveAttachment,
+    Attachment,
+    AttachmentStatus,
+    AuditEvent,
+    BillingParameters,
+    CreateService,
+    CreateStructure,
+    RefuseAttachment,
+    RequestAttachment,
+    Service,
+    Space,
+    Structure,
+    UpdateAttachment,
+    UpdateService,
+    UpdateStructure,
+)
+from orchestre.services.structures import StructureService
+
+app = create_app()
+structures = StructureService()
+
+StructureId = Annotated[str, Path(max_length=64, description="The structure's id.")]
+UserId = Annotated[str, Path(max_length=64, description="The attached user's id.")]
+ServiceCodePath = Annotated[str, Path(max_length=100)]
+TAG_S, TAG_SVC, TAG_A = "Structures", "Services", "Attachments"
+
+
+class MyStructure(BaseModel):
+    structure: Structure
+    attachment: Attachment
+
+
+class AttachmentRequested(BaseModel):
+    structure_id: str
+    structure_name: str
+    attachment: Attachment
+
+
+def _structure(s: Structure, status: int = 200, headers: dict | None = None) -> Response[Structure]:
+    return json_response(s, status, etag=s.version, headers=headers)
+
+
+# -- structures --------------------------------------------------------------------------
+
+
+@app.get("/v1/structures", tags=[TAG_S], summary="Structures the caller is attached to")
+def list_mine() -> Page[MyStructure]:
+    return Page(items=[MyStructure(structure=s, attachment=a) for s, a in structures.mine(caller(app))])
+
+
+@app.post("/v1/structures", tags=[TAG_S], summary="Create a structure (the caller becomes its primary manager)",
+          responses={201: {"description": "Created"}})
+def create_structure(body: CreateStructure, idempotency_key: IdempotencyKey = None) -> Response[Structure]:
+    user = caller(app)
+    result, replayed = run_once(idempotency_key, user, "structures.create", body.model_dump(mode="json"),
+                                lambda: structures.create(user, body).model_dump(mode="json"))
+    if not replayed:
+        metrics.add_metric(name="StructuresCreated", unit="Count", value=1)
+    return _structure(Structure.model_validate(result), 201, replay_headers(replayed))
+
+
+@app.get("/v1/structures/<structure_id>", tags=[TAG_S], summary="Read a structure's profile")
+def get_structure(structure_id: StructureId) -> Response[Structure]:
+    structure, _ = structures.get(caller(app), structure_id)
+    return _structure(structure)
+
+
+@app.patch("/v1/structures/<structure_id>", tags=[TAG_S], summary="Update the profile (managers; If-Match)")
+def update_structure(structure_id: StructureId, body: UpdateStructure, if_match: IfMatch = None) -> Response[Structure]:
+    return _structure(structures.update(caller(app), structure_id, body, expected_version(app)))
+
+
+@app.put("/v1/structures/<structure_id>/billing-parameters", tags=[TAG_S],
+         summary="Set the billing parameters of a public structure (managers; If-Match)")
+def set_billing(structure_id: StructureId, body: BillingParameters, if_match: IfMatch = None) -> Response[Structure]:
+    return _structure(structures.set_billing(caller(app), structure_id, body, expected_version(app)))
+
+
+@app.put("/v1/structures/<structure_id>/spaces/<space>", tags=[TAG_S], summary="Open a space (managers)")
+def open_space(structure_id: StructureId, space: Annotated[Space, Path()]) -> Response[Structure]:
+    return _structure(structures.set_space(caller(app), structure_id, space, True))
+
+
+@app.delete("/v1/structures/<structure_id>/spaces/<space>", tags=[TAG_S], summary="Close a space (managers)")
+def close_space(structure_id: StructureId, space: Annotated[Space, Path()]) -> Response[Structure]:
+    return _structure(structures.set_space(caller(app), structure_id, space, False))
+
+
+@app.get("/v1/structures/<structure_id>/audit", tags=[TAG_S], summary="Audit trail, newest first (managers)")
+def audit(structure_id: StructureId, limit: Limit = 50, page_token: PageToken = None) -> Page[AuditEvent]:
+    items, token = structures.audit(caller(app), structure_id, limit, page_token)
+    return Page(items=items, next_page_token=token)
+
+
+# -- services ----------------------------------------------------------------------------
+
+
+@app.post("/v1/structures/<structure_id>/services", tags=[TAG_SVC], summary="Create a service (managers)",
+          responses={201: {"description": "Created"}})
+def create_service(structure_id: StructureId, body: CreateService,
+                   idempotency_key: IdempotencyKey = None) -> Response[Service]:
+    user = caller(app)
+    result, replayed = run_once(idempotency_key, user, f"services.create.{structure_id}", body.model_dump(mode="json"),
+                                lambda: structures.create_service(user, structure_id, body).model_dump(mode="json"))
+    service = Service.model_validate(result)
+    return json_response(service, 201, etag=service.version, headers=replay_headers(replayed))
+
+
+@app.get("/v1/structures/<structure_id>/services", tags=[TAG_SVC], summary="List services (members)")
+def list_services(structure_id: StructureId, limit: Limit = 50, page_token: PageToken = None) -> Page[Service]:
+    items, token = structures.list_services(caller(app), structure_id, limit, page_token)
+    return Page(items=items, next_page_token=token)
+
+
+@app.get("/v1/structures/<structure_id>/services/<code>", tags=[TAG_SVC], summary="Read a service (members)")
+def get_service(structure_id: StructureId, code: ServiceCodePath) -> Response[Service]:
+    service = structures.get_service(caller(app), structure_id, code)
+    return json_response(service, etag=service.version)
+
+
+@app.patch("/v1/structures/<structure_id>/services/<code>", tags=[TAG_SVC],
+           summary="Update, deactivate or reactivate a service (managers; If-Match)")
+def update_service(structure_id: StructureId, code: ServiceCodePath, body: UpdateService,
+                   if_match: IfMatch = None) -> Response[Service]:
+    service = structures.update_service(caller(app), structure_id, code, body, expected_version(app))
+    return json_response(service, etag=service.version)
+
+
+# -- attachments -------------------------------------------------------------------------
+
+
+@app.post("/v1/attachments", tags=[TAG_A], summary="Ask to be attached to a structure, found by its identifier",
+          responses={201: {"description": "Requested"}})
+def request_attachment(body: RequestAttachment, idempotency_key: IdempotencyKey = None) -> Response[AttachmentRequested]:
+    user = caller(app)
+
+    def create() -> dict:
+        structure, attachment = structures.request_attachment(user, body)
+        return AttachmentRequested(structure_id=structure.structure_id, structure_name=structure.name,
+                                   attachment=attachment).model_dump(mode="json")
+
+    result, replayed = run_once(idempotency_key, user, "attachments.request", body.model_dump(mode="json"), create)
+    return json_response(result, 201, headers=replay_headers(replayed))
+
+
+@app.get("/v1/structures/<structure_id>/attachments", tags=[TAG_A], summary="List attachments (managers)")
+def list_attachments(structure_id: StructureId, status: Annotated[AttachmentStatus | None, Query()] = None,
+                     limit: Limit = 50, page_token: PageToken = None) -> Page[Attachment]:
+    items, token = structures.list_attachments(caller(app), structure_id, status, limit, page_token)
+    return Page(items=items, next_page_token=token)
+
+
+@app.post("/v1/structures/<structure_id>/attachments/<user_id>/approve", tags=[TAG_A],
+          summary="Approve a pending request with a role and per-space rights (managers)")
+def approve(structure_id: StructureId, user_id: UserId, body: ApproveAttachment) -> Response[Attachment]:
+    attachment = structures.approve(caller(app), structure_id, user_id, body)
+    return json_response(attachment, etag=attachment.version)
+
+
+@app.post("/v1/structures/<structure_id>/attachments/<user_id>/refuse", tags=[TAG_A],
+          summary="Refuse a pending request, with a reason (managers)")
+def refuse(structure_id: StructureId, user_id: UserId, body: RefuseAttachment) -> Response[Attachment]:
+    attachment = structures.refuse(caller(app), structure_id, user_id, body)
+    return json_response(attachment, etag=attachment.version)
+
+
+@app.patch("/v1/structures/<structure_id>/attachments/<user_id>", tags=[TAG_A],
+           summary="Change a member's role or rights (managers; If-Match)")
+def update_attachment(structure_id: StructureId, user_id: UserId, body: UpdateAttachment,
+                      if_match: IfMatch = None) -> Response[Attachment]:
+    attachment = structures.update_attachment(caller(app), structure_id, user_id, body, expected_version(app))
+    return json_response(attachment, etag=attachment.version)
+
+
+@app.post("/v1/structures/<structure_id>/attachments/<user_id>/deactivate", tags=[TAG_A],
+          summary="Deactivate a member (managers), or leave the structure (the member)")
+def deactivate(structure_id: StructureId, user_id: UserId) -> Response[Attachment]:
+    attachment = structures.deactivate(caller(app), structure_id, user_id)
+    return json_response(attachment, etag=attachment.version)
+
+
+handler = make_handler(app)

@@ -1,0 +1,206 @@
+"""A local stand-in for API Gateway: REST proxy events, the Cognito authorizer, the same handlers.
+
+Routes come from ``orchestre.platform`` (what the CDK app deploys). A protected route gets its
+bearer token checked as API Gateway's Cognito authorizer does: RS256 signature against the user
+pool's published keys, issuer, expiry, ``token_use=access``, client id and scope. The claims are
+passed in ``requestContext.authorizer.claims``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from urllib.request import urlopen
+
+import jwt
+
+from orchestre import platform as spec
+
+from .functions import pool
+
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+
+
+def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], bytes]:
+    body = {"type": f"https://orchestre.dev/problems/{code.lower().replace('_', '-')}", "title": detail,
+            "status": status, "code": code, "detail": detail}
+    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
+
+
+class LocalAuthorizer:
+    def __init__(self, jwks_url: str, region: str, pool_id: str, client_id: str):
+        self.jwks_url = jwks_url
+        self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+        self.client_id = client_id
+        self._keys: dict[str, Any] | None = None
+
+    def _key(self, kid: str):
+        if self._keys is None:
+            with urlopen(self.jwks_url, timeout=5) as resp:  # noqa: S310 - loopback moto server
+                jwks = json.load(resp)
+            self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks["keys"]}
+        return self._keys.get(kid)
+
+    def claims(self, authorization: str | None) -> dict[str, Any] | None:
+        if not authorization:
+            return None
+        token = authorization.removeprefix("Bearer ").strip()
+        try:
+            key = self._key(jwt.get_unverified_header(token).get("kid", ""))
+            if key is None:
+                return None
+            claims = jwt.decode(token, key, algorithms=["RS256"], issuer=self.issuer,
+                                options={"require": ["exp", "iss", "sub"]})
+        except jwt.PyJWTError:
+            return None
+        if claims.get("token_use") != "access" or claims.get("client_id") != self.client_id:
+            return None
+        if spec.AUTH_SCOPE not in str(claims.get("scope", "")).split():
+            return None
+        return {k: str(v) for k, v in claims.items()}  # API Gateway passes claims as strings
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    region: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+class Gateway:
+    """Turns HTTP requests into API Gateway REST proxy events and calls the functions' handlers."""
+
+    def __init__(self, authorizer: LocalAuthorizer, region: str):
+        self.authorizer = authorizer
+        self.region = region
+
+    def invoke_function(self, name: str, event: dict[str, Any]) -> Any:
+        fn = spec.function(name)
+        context = LambdaContext(fn.name, fn.memory_mb, fn.timeout_s, self.region)
+        with pool(name).container() as container:
+            return container.handler(event, context)
+
+    def handle(self, method: str, target: str, headers: dict[str, str] | None = None,
+               body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+        headers = dict(headers or {})
+        url = urlsplit(target)
+        path = url.path or "/"
+        if body and len(body) > MAX_PAYLOAD:
+            return _problem(413, "PAYLOAD_TOO_LARGE", "The request exceeds 10 MB; use POST /v1/uploads.")
+        matched = spec.match_route(method, path)
+        if matched is None:
+            return _problem(404, "ROUTE_NOT_FOUND", f"No route {method} {path}.")
+        fn, route, params = matched
+        claims = None
+        if not route.public:
+            auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+            claims = self.authorizer.claims(auth)
+            if claims is None:
+                return _problem(401, "UNAUTHENTICATED", "A valid bearer access token is required.")
+        event = self._event(method, path, url.query, headers, body, route, params, claims)
+        response = self.invoke_function(fn.name, event)
+        return self._http_response(response)
+
+    def _event(self, method, path, query, headers, body, route, params, claims) -> dict[str, Any]:
+        multi_q = parse_qs(query, keep_blank_values=True)
+        multi_h: dict[str, list[str]] = {}
+        for k, v in headers.items():
+            multi_h.setdefault(k, []).append(v)
+        is_b64 = False
+        text = None
+        if body:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text, is_b64 = base64.b64encode(body).decode(), True
+        request_id = str(uuid.uuid4())
+        context: dict[str, Any] = {
+            "requestId": request_id,
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "path": f"/api{path}",
+            "stage": "api",
+            "identity": {"sourceIp": headers.get("X-Forwarded-For", "127.0.0.1")},
+            "requestTimeEpoch": int(time.time() * 1000),
+        }
+        if claims is not None:
+            context["authorizer"] = {"claims": claims}
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": {k: v[-1] for k, v in multi_h.items()} or None,
+            "multiValueHeaders": multi_h or None,
+            "queryStringParameters": {k: v[-1] for k, v in multi_q.items()} or None,
+            "multiValueQueryStringParameters": multi_q or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": context,
+            "body": text,
+            "isBase64Encoded": is_b64,
+        }
+
+    @staticmethod
+    def _http_response(response: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        headers = dict(response.get("headers") or {})
+        for k, values in (response.get("multiValueHeaders") or {}).items():
+            headers[k] = ", ".join(values)
+        body = response.get("body") or ""
+        raw = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
+        return int(response.get("statusCode", 500)), headers, raw
+
+
+def serve(gateway: Gateway, host: str, port: int, log=print) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _dispatch(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_PAYLOAD:
+                status, headers, body = _problem(413, "PAYLOAD_TOO_LARGE", "The request exceeds 10 MB.")
+                self.close_connection = True
+            else:
+                raw = self.rfile.read(length) if length else None
+                try:
+                    status, headers, body = gateway.handle(self.command, self.path, dict(self.headers.items()), raw)
+                except Exception as exc:  # noqa: BLE001 - a handler crash is a 502 at API Gateway too
+                    log(f"!! {self.command} {self.path}: {type(exc).__name__}: {exc}")
+                    status, headers, body = _problem(502, "BAD_GATEWAY", "The function failed.")
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+        def log_message(self, fmt, *args):  # one short line per request
+            log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="api-gateway", daemon=True).start()
+    return server

@@ -1,0 +1,77 @@
+"""Create the platform's resources in moto from the same spec the CDK app deploys."""
+
+from __future__ import annotations
+
+import boto3
+
+from orchestre import platform as spec
+
+
+def provision(region: str) -> dict[str, str]:
+    """Create tables, buckets, queues, bus, sender identity and the user pool. Returns extra env."""
+    ddb = boto3.client("dynamodb", region_name=region)
+    for t in spec.TABLES:
+        attrs = {t.pk: "S"}
+        keys = [{"AttributeName": t.pk, "KeyType": "HASH"}]
+        if t.sk:
+            attrs[t.sk] = "S"
+            keys.append({"AttributeName": t.sk, "KeyType": "RANGE"})
+        gsis = []
+        for ix in t.indexes:
+            attrs[ix.pk] = attrs[ix.sk] = "S"
+            gsis.append({
+                "IndexName": ix.name,
+                "KeySchema": [{"AttributeName": ix.pk, "KeyType": "HASH"}, {"AttributeName": ix.sk, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            })
+        args = {
+            "TableName": t.local_name,
+            "AttributeDefinitions": [{"AttributeName": k, "AttributeType": v} for k, v in attrs.items()],
+            "KeySchema": keys,
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if gsis:
+            args["GlobalSecondaryIndexes"] = gsis
+        ddb.create_table(**args)
+        if t.ttl_attribute:
+            ddb.update_time_to_live(TableName=t.local_name,
+                                    TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute})
+
+    s3 = boto3.client("s3", region_name=region)
+    for b in spec.BUCKETS:
+        s3.create_bucket(Bucket=b.local_name, CreateBucketConfiguration={"LocationConstraint": region})
+        if b.versioned:
+            s3.put_bucket_versioning(Bucket=b.local_name, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(Bucket=b.local_name, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        s3.put_public_access_block(Bucket=b.local_name, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+
+    env: dict[str, str] = {}
+    sqs = boto3.client("sqs", region_name=region)
+    for q in spec.QUEUES:
+        dlq = sqs.create_queue(QueueName=f"{q.local_name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName=q.local_name, Attributes={
+            "VisibilityTimeout": str(q.visibility_timeout_s),
+            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{q.max_receive_count}"}}',
+        })["QueueUrl"]
+        env[q.env] = url
+
+    boto3.client("events", region_name=region).create_event_bus(Name=spec.EVENT_BUS_LOCAL_NAME)
+    boto3.client("ses", region_name=region).verify_email_identity(EmailAddress=spec.SES_SENDER_LOCAL)
+
+    idp = boto3.client("cognito-idp", region_name=region)
+    pool = idp.create_user_pool(
+        PoolName=spec.USER_POOL_LOCAL_NAME,
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+        Policies={"PasswordPolicy": dict(spec.PASSWORD_POLICY)},
+    )["UserPool"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName="orchestre-api", GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]
+    env[spec.USER_POOL_ENV] = pool["Id"]
+    env[spec.USER_POOL_CLIENT_ENV] = client["ClientId"]
+    return env

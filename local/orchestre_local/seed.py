@@ -1,0 +1,51 @@
+"""Demo data, created through the API itself (the same handlers and rules as any client)."""
+
+from __future__ import annotations
+
+import json
+
+from .gateway import Gateway
+
+PASSWORD = "Orchestre-demo-2026"
+BUYER_USER = "acheteur@ville-demo.fr"
+SUPPLIER_USER = "fournisseur@societe-demo.fr"
+BUYER_SIRET = "21750001600019"  # a public body (demo)
+SUPPLIER_SIRET = "73282932000074"  # a company (demo)
+
+
+def _call(gw: Gateway, method: str, path: str, body=None, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    status, _, raw = gw.handle(method, path, headers, json.dumps(body).encode() if body is not None else None)
+    if status >= 400:
+        raise RuntimeError(f"seed: {method} {path} -> {status} {raw[:300]!r}")
+    return json.loads(raw) if raw else {}
+
+
+def _account(gw: Gateway, email: str, first: str, last: str) -> str:
+    _call(gw, "POST", "/v1/accounts", {"email": email, "password": PASSWORD, "first_name": first, "last_name": last})
+    return _call(gw, "POST", "/v1/auth/token", {"email": email, "password": PASSWORD})["access_token"]
+
+
+def seed(gw: Gateway) -> dict:
+    buyer_token = _account(gw, BUYER_USER, "Camille", "Acheteuse")
+    buyer = _call(gw, "POST", "/v1/structures", {
+        "identifier_type": "SIRET", "identifier": BUYER_SIRET, "name": "Ville de Démonstration", "kind": "PUBLIC",
+        "address": {"line1": "1 place de la Mairie", "postal_code": "75001", "city": "Paris", "country_code": "FR"},
+        "billing": {"service_code_required": True, "legal_commitment_required": False,
+                    "service_code_or_commitment_required": False, "payment_status_managed": True},
+    }, buyer_token)
+    for code, name, ej in (("SERV-FIN", "Direction des finances", False), ("SERV-TECH", "Services techniques", True)):
+        _call(gw, "POST", f"/v1/structures/{buyer['structure_id']}/services",
+              {"code": code, "name": name, "legal_commitment_required": ej}, buyer_token)
+    supplier_token = _account(gw, SUPPLIER_USER, "Dominique", "Fournisseur")
+    supplier = _call(gw, "POST", "/v1/structures", {
+        "identifier_type": "SIRET", "identifier": SUPPLIER_SIRET, "name": "Société Démo SAS", "kind": "PRIVATE",
+        "address": {"line1": "10 rue du Commerce", "postal_code": "69002", "city": "Lyon", "country_code": "FR"},
+    }, supplier_token)
+    return {
+        "buyer": {"structure_id": buyer["structure_id"], "siret": BUYER_SIRET, "user": BUYER_USER},
+        "supplier": {"structure_id": supplier["structure_id"], "siret": SUPPLIER_SIRET, "user": SUPPLIER_USER},
+        "password": PASSWORD,
+    }

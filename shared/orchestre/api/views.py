@@ -1,0 +1,32 @@
+"""Response shapes shared by handlers (and thus by the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1–100).")]
+PageToken = Annotated[
+    str | None, Query(max_length=2048, description="Cursor from the previous page's next_page_token.")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255,
+           description="Retry-safe key: the same key and body return the first result instead of creating twice."),
+]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description='ETag of the version you read, e.g. "3". Required.')
+]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_page_token: str | None = Field(None, description="Pass as page_token to get the next page; null at the end.")
+
+
+def replay_headers(replayed: bool) -> dict[str, str]:
+    return {"Idempotent-Replayed": "true"} if replayed else {}

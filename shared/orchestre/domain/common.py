@@ -1,0 +1,45 @@
+"""Small shared pieces of the domain: clock, ids, base models, text normalisation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from datetime import UTC, date, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def now_iso() -> str:
+    return now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def today() -> date:
+    return now().date()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Command(BaseModel):
+    """A request body: unknown fields are refused, strings are stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Record(BaseModel):
+    """A stored entity (tolerates attributes added by later versions)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def search_key(text: str) -> str:
+    """Accent-free, upper-case, single-spaced form of a name, for prefix search."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[^A-Z0-9]+", " ", ascii_only.upper()).strip()

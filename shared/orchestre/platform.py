@@ -1,0 +1,227 @@
+"""The platform's resources, described once.
+
+This module is the single source of truth for what exists: tables and their indexes,
+buckets, queues, the event bus, the Lambda functions with the routes they serve, and the
+Step Functions workflows (ASL files under ``workflows/``). The CDK app (``infra/``) builds
+AWS resources from it; the local runtime (``local/``) creates the same resources in moto
+from it. Handlers find the physical names in their environment (``env`` below).
+
+Plain data, no boto3, no CDK: importable from anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    pk: str
+    sk: str
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # logical name
+    env: str  # environment variable holding the physical name
+    local_name: str  # physical name in the local platform
+    pk: str
+    sk: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    env: str
+    local_name: str
+    versioned: bool = True
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str
+    env: str
+    local_name: str
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 5  # then to the queue's dead-letter queue
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # API Gateway resource path; {name} one segment, {proxy+} the rest
+    methods: tuple[str, ...]  # "ANY" or HTTP methods
+    public: bool = False  # no Cognito authorizer
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str  # folder under functions/
+    description: str
+    routes: tuple[Route, ...] = ()
+    memory_mb: int = 512
+    timeout_s: int = 15
+    schedule: str | None = None  # EventBridge schedule expression, if also run on a timer
+
+    @property
+    def code_dir(self) -> Path:
+        return REPO_ROOT / "functions" / self.name
+
+    @property
+    def handler(self) -> str:
+        return "app.handler"
+
+    @property
+    def module(self) -> str:
+        return f"functions.{self.name}.app"
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    key: str
+    env: str  # environment variable holding the ARN
+    local_name: str
+    definition: str  # file under workflows/, JSONPath ASL with ${Placeholders}
+    # ${Placeholder} -> function name (its ARN is substituted)
+    functions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def definition_path(self) -> Path:
+        return REPO_ROOT / "workflows" / self.definition
+
+
+GSI1 = Index("GSI1", "GSI1PK", "GSI1SK")
+GSI2 = Index("GSI2", "GSI2PK", "GSI2SK")
+
+TABLES: tuple[Table, ...] = (
+    Table("main", "TABLE_NAME", "orchestre-main", "PK", "SK", (GSI1, GSI2)),
+    Table("idempotency", "IDEMPOTENCY_TABLE_NAME", "orchestre-idempotency", "id", None, (), "expiration"),
+)
+
+BUCKETS: tuple[Bucket, ...] = (
+    # Original invoice files, rendered PDFs, attachments, directory exports.
+    Bucket("documents", "DOCUMENTS_BUCKET", "orchestre-documents"),
+    # EDI drops of technical accounts: inbound/<account>/..., outbound/<account>/...
+    Bucket("exchange", "EXCHANGE_BUCKET", "orchestre-exchange"),
+)
+
+QUEUES: tuple[Queue, ...] = ()
+
+EVENT_BUS_ENV = "EVENT_BUS_NAME"
+EVENT_BUS_LOCAL_NAME = "orchestre-events"
+USER_POOL_ENV = "USER_POOL_ID"
+USER_POOL_CLIENT_ENV = "USER_POOL_CLIENT_ID"
+USER_POOL_LOCAL_NAME = "orchestre-users"
+SES_SENDER_ENV = "SES_SENDER"
+SES_SENDER_LOCAL = "no-reply@orchestre.local"
+# Cognito scope that API Gateway's authorizer requires: access tokens carry it.
+AUTH_SCOPE = "aws.cognito.signin.user.admin"
+# The user pool's password policy (the sign-up model checks the same rules first).
+PASSWORD_POLICY = {
+    "MinimumLength": 12,
+    "RequireLowercase": True,
+    "RequireUppercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": False,
+}
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        "accounts",
+        "Sign-up, tokens and the caller's profile",
+        (
+            Route("/v1/accounts", ("POST",), public=True),
+            Route("/v1/accounts/confirm", ("POST",), public=True),
+            Route("/v1/auth/token", ("POST",), public=True),
+            Route("/v1/me", ("GET",)),
+        ),
+        memory_mb=256,
+    ),
+    Function(
+        "structures",
+        "Structures, services, billing parameters, spaces, attachments, audit",
+        (
+            Route("/v1/structures", ("GET", "POST")),
+            Route("/v1/structures/{proxy+}", ("ANY",)),
+            Route("/v1/attachments", ("POST",)),
+        ),
+    ),
+    Function(
+        "directory",
+        "Public directory of buyers and their billing rules; CSV export",
+        (Route("/v1/directory/{proxy+}", ("GET",)),),
+        schedule="cron(0 3 * * ? *)",  # daily regeneration of the CSV export
+    ),
+    Function(
+        "docs",
+        "OpenAPI document and Swagger UI",
+        (
+            Route("/openapi.json", ("GET",), public=True),
+            Route("/swagger", ("GET",), public=True),
+        ),
+        memory_mb=256,
+    ),
+)
+
+STATE_MACHINES: tuple[StateMachine, ...] = ()
+
+
+def function(name: str) -> Function:
+    for f in FUNCTIONS:
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+def local_environment(region: str) -> dict[str, str]:
+    """Environment of every function in the local platform (physical names are fixed)."""
+    env = {t.env: t.local_name for t in TABLES}
+    env.update({b.env: b.local_name for b in BUCKETS})
+    env[EVENT_BUS_ENV] = EVENT_BUS_LOCAL_NAME
+    env[SES_SENDER_ENV] = SES_SENDER_LOCAL
+    return env
+
+
+def _segments_match(pattern: str, path: str) -> dict[str, str] | None:
+    """Match an API Gateway resource path (``{name}``, ``{proxy+}``) against a request path."""
+    pat, parts = pattern.strip("/").split("/"), path.strip("/").split("/")
+    params: dict[str, str] = {}
+    for i, seg in enumerate(pat):
+        if seg.endswith("+}"):
+            rest = parts[i:]
+            if not rest or not rest[0]:
+                return None
+            params[seg[1:-2]] = "/".join(rest)
+            return params
+        if i >= len(parts):
+            return None
+        if seg.startswith("{") and seg.endswith("}"):
+            if not parts[i]:
+                return None
+            params[seg[1:-1]] = parts[i]
+        elif seg != parts[i]:
+            return None
+    return params if len(pat) == len(parts) else None
+
+
+def match_route(method: str, path: str) -> tuple[Function, Route, dict[str, str]] | None:
+    """The function and route that API Gateway would pick for ``method path`` (exact paths first)."""
+    candidates = []
+    for fn in FUNCTIONS:
+        for route in fn.routes:
+            if "ANY" not in route.methods and method.upper() not in route.methods:
+                continue
+            params = _segments_match(route.path, path)
+            if params is not None:
+                greedy = route.path.endswith("+}")
+                candidates.append((greedy, route.path.count("{"), fn, route, params))
+    if not candidates:
+        return None
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    _, _, fn, route, params = candidates[0]
+    return fn, route, params

@@ -1,0 +1,217 @@
+"""Data access for structures, services, attachments, users and the audit trail.
+
+Single-table layout (table ``main``):
+
+| item | PK | SK | GSI1 (PK / SK) | GSI2 (PK / SK) |
+| --- | --- | --- | --- | --- |
+| structure | STRUCT#<id> | PROFILE | DIR#PUBLIC / <name key>#<id> (public only) | DIRID#PUBLIC / <identifier> (public only) |
+| identifier guard | IDENT#<type>#<identifier> | IDENT | | |
+| service | STRUCT#<id> | SERVICE#<code> | | |
+| attachment | STRUCT#<id> | MEMBER#<user> | USER#<user> / MEMBER#<structure> | STRUCT#<id>#MEMBERS#<status> / <user> |
+| audit event | STRUCT#<id> | AUDIT#<at>#<rand> | | |
+| user | USER#<id> | PROFILE | | |
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from ..domain.common import search_key
+from ..domain.models import Attachment, AttachmentStatus, AuditEvent, Service, Structure, User
+from .dynamo import ConditionFailed, Page, Table, put_op
+
+DIRECTORY_PUBLIC = "DIR#PUBLIC"
+DIRECTORY_IDS = "DIRID#PUBLIC"
+
+
+def structure_pk(structure_id: str) -> str:
+    return f"STRUCT#{structure_id}"
+
+
+def identifier_pk(identifier_type: str, identifier: str) -> str:
+    return f"IDENT#{identifier_type}#{identifier}"
+
+
+class IdentifierTaken(Exception):
+    def __init__(self, structure_id: str | None):
+        super().__init__("identifier taken")
+        self.structure_id = structure_id
+
+
+class StructureRepository:
+    def __init__(self, table: Table | None = None):
+        self.table = table or Table()
+
+    # -- items ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _structure_item(s: Structure) -> dict[str, Any]:
+        item = {"PK": structure_pk(s.structure_id), "SK": "PROFILE", "type": "STRUCTURE"}
+        item.update(s.model_dump(mode="json", exclude_none=True))
+        if s.is_public and s.status == "ACTIVE":
+            item["GSI1PK"] = DIRECTORY_PUBLIC
+            item["GSI1SK"] = f"{search_key(s.name)}#{s.structure_id}"
+            item["GSI2PK"] = DIRECTORY_IDS
+            item["GSI2SK"] = s.identifier
+        return item
+
+    @staticmethod
+    def _service_item(s: Service) -> dict[str, Any]:
+        item = {"PK": structure_pk(s.structure_id), "SK": f"SERVICE#{s.code}", "type": "SERVICE"}
+        item.update(s.model_dump(mode="json", exclude_none=True))
+        return item
+
+    @staticmethod
+    def _attachment_item(a: Attachment) -> dict[str, Any]:
+        item = {
+            "PK": structure_pk(a.structure_id),
+            "SK": f"MEMBER#{a.user_id}",
+            "type": "ATTACHMENT",
+            "GSI1PK": f"USER#{a.user_id}",
+            "GSI1SK": f"MEMBER#{a.structure_id}",
+            "GSI2PK": f"{structure_pk(a.structure_id)}#MEMBERS#{a.status.value}",
+            "GSI2SK": a.user_id,
+        }
+        item.update(a.model_dump(mode="json", exclude_none=True))
+        return item
+
+    @staticmethod
+    def _audit_op(event: AuditEvent) -> dict:
+        item = {
+            "PK": structure_pk(event.structure_id),
+            "SK": f"AUDIT#{event.at}#{secrets.token_hex(4)}",
+            "type": "AUDIT",
+        }
+        item.update(event.model_dump(mode="json", exclude_none=True))
+        return put_op(item)
+
+    @staticmethod
+    def _versioned_put(item: dict[str, Any], expected_version: int) -> dict:
+        return put_op(item, "#v = :v", {"#v": "version"}, {":v": expected_version})
+
+    # -- structures ----------------------------------------------------------------------
+
+    def create(self, structure: Structure, creator: Attachment, audit: AuditEvent) -> None:
+        guard = {
+            "PK": identifier_pk(structure.identifier_type.value, structure.identifier),
+            "SK": "IDENT",
+            "type": "IDENTIFIER",
+            "structure_id": structure.structure_id,
+        }
+        try:
+            self.table.transact(
+                [
+                    put_op(guard, "attribute_not_exists(PK)"),
+                    put_op(self._structure_item(structure), "attribute_not_exists(PK)"),
+                    put_op(self._attachment_item(creator)),
+                    self._audit_op(audit),
+                ]
+            )
+        except ConditionFailed as exc:
+            if exc.index == 0:
+                raise IdentifierTaken((exc.item or {}).get("structure_id")) from None
+            raise
+
+    def get(self, structure_id: str) -> Structure | None:
+        item = self.table.get(structure_pk(structure_id), "PROFILE")
+        return Structure.model_validate(item) if item else None
+
+    def find_by_identifier(self, identifier_type: str, identifier: str) -> Structure | None:
+        guard = self.table.get(identifier_pk(identifier_type, identifier), "IDENT")
+        return self.get(guard["structure_id"]) if guard else None
+
+    def save(self, structure: Structure, expected_version: int, audit: AuditEvent) -> None:
+        """Replace the profile if nobody changed it since ``expected_version`` (ConditionFailed)."""
+        self.table.transact(
+            [self._versioned_put(self._structure_item(structure), expected_version), self._audit_op(audit)]
+        )
+
+    # -- services ------------------------------------------------------------------------
+
+    def create_service(self, service: Service, audit: AuditEvent) -> None:
+        self.table.transact([put_op(self._service_item(service), "attribute_not_exists(PK)"), self._audit_op(audit)])
+
+    def save_service(self, service: Service, expected_version: int, audit: AuditEvent) -> None:
+        self.table.transact(
+            [self._versioned_put(self._service_item(service), expected_version), self._audit_op(audit)]
+        )
+
+    def get_service(self, structure_id: str, code: str) -> Service | None:
+        item = self.table.get(structure_pk(structure_id), f"SERVICE#{code}")
+        return Service.model_validate(item) if item else None
+
+    def list_services(self, structure_id: str, limit: int, page_token: str | None) -> tuple[list[Service], str | None]:
+        page = self.table.query(structure_pk(structure_id), begins_with="SERVICE#", limit=limit, page_token=page_token)
+        return [Service.model_validate(i) for i in page.items], page.next_token
+
+    # -- attachments ---------------------------------------------------------------------
+
+    def get_attachment(self, structure_id: str, user_id: str) -> Attachment | None:
+        item = self.table.get(structure_pk(structure_id), f"MEMBER#{user_id}")
+        return Attachment.model_validate(item) if item else None
+
+    def request_attachment(self, attachment: Attachment, audit: AuditEvent) -> None:
+        """A new request, or a new one after a refusal or deactivation (ConditionFailed otherwise)."""
+        condition = "attribute_not_exists(PK) OR #s IN (:refused, :off)"
+        values = {":refused": AttachmentStatus.REFUSEE.value, ":off": AttachmentStatus.DESACTIVEE.value}
+        self.table.transact(
+            [put_op(self._attachment_item(attachment), condition, {"#s": "status"}, values), self._audit_op(audit)]
+        )
+
+    def save_attachment(
+        self, attachment: Attachment, expected_status: AttachmentStatus, expected_version: int, audit: AuditEvent
+    ) -> None:
+        """Write a decision if the attachment is still in ``expected_status`` at ``expected_version``."""
+        op = put_op(
+            self._attachment_item(attachment),
+            "#s = :s AND #v = :v",
+            {"#s": "status", "#v": "version"},
+            {":s": expected_status.value, ":v": expected_version},
+        )
+        self.table.transact([op, self._audit_op(audit)])
+
+    def list_attachments(
+        self, structure_id: str, status: AttachmentStatus | None, limit: int, page_token: str | None
+    ) -> tuple[list[Attachment], str | None]:
+        if status:
+            page = self.table.query(
+                f"{structure_pk(structure_id)}#MEMBERS#{status.value}", index="GSI2", limit=limit, page_token=page_token
+            )
+        else:
+            page = self.table.query(structure_pk(structure_id), begins_with="MEMBER#", limit=limit, page_token=page_token)
+        return [Attachment.model_validate(i) for i in page.items], page.next_token
+
+    def list_user_attachments(self, user_id: str, limit: int = 100, page_token: str | None = None) -> Page:
+        return self.table.query(f"USER#{user_id}", index="GSI1", begins_with="MEMBER#", limit=limit, page_token=page_token)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def list_audit(self, structure_id: str, limit: int, page_token: str | None) -> tuple[list[AuditEvent], str | None]:
+        page = self.table.query(
+            structure_pk(structure_id), begins_with="AUDIT#", limit=limit, page_token=page_token, newest_first=True
+        )
+        return [AuditEvent.model_validate(i) for i in page.items], page.next_token
+
+    # -- directory -----------------------------------------------------------------------
+
+    def directory_by_name(self, prefix: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
+        page = self.table.query(DIRECTORY_PUBLIC, index="GSI1", begins_with=prefix or None, limit=limit, page_token=page_token)
+        return [Structure.model_validate(i) for i in page.items], page.next_token
+
+    def directory_by_identifier(self, prefix: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
+        page = self.table.query(DIRECTORY_IDS, index="GSI2", begins_with=prefix, limit=limit, page_token=page_token)
+        return [Structure.model_validate(i) for i in page.items], page.next_token
+
+
+class UserRepository:
+    def __init__(self, table: Table | None = None):
+        self.table = table or Table()
+
+    def create(self, user: User) -> None:
+        item = {"PK": f"USER#{user.user_id}", "SK": "PROFILE", "type": "USER", **user.model_dump(mode="json")}
+        self.table.put(item, "attribute_not_exists(PK)")
+
+    def get(self, user_id: str) -> User | None:
+        item = self.table.get(f"USER#{user_id}", "PROFILE")
+        return User.model_validate(item) if item else None

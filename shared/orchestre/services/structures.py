@@ -1,0 +1,338 @@
+"""Use cases of structures: profile, billing parameters, spaces, services, attachments, audit.
+
+Each method takes the acting user's id, applies the access rules of ``domain.access`` and
+writes through ``StructureRepository`` with an audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from ..domain import access
+from ..domain.common import new_id, now_iso
+from ..domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from ..domain.identifiers import IdentifierType, normalize_identifier
+from ..domain.models import (
+    ApproveAttachment,
+    Attachment,
+    AttachmentStatus,
+    AuditEvent,
+    BillingParameters,
+    CreateService,
+    CreateStructure,
+    Permissions,
+    RefuseAttachment,
+    RequestAttachment,
+    Role,
+    Service,
+    Space,
+    Structure,
+    StructureKind,
+    UpdateAttachment,
+    UpdateService,
+    UpdateStructure,
+    default_spaces,
+)
+from ..repositories.dynamo import ConditionFailed
+from ..repositories.structures import IdentifierTaken, StructureRepository
+
+
+def _changed_since_read() -> Conflict:
+    return Conflict("The record changed while this request ran; read it again and retry.", code="CONCURRENT_UPDATE")
+
+
+def _version_mismatch(current: int) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"The record is at version {current}; read it again and retry with If-Match.",
+        code="VERSION_MISMATCH",
+        field="If-Match",
+        current_version=current,
+    )
+
+
+def _check_permissions(structure: Structure, permissions: Permissions) -> None:
+    for space in permissions:
+        if not structure.has_space(space):
+            raise InvalidInput(
+                f"Space {space.value} is not open on this structure.", code="SPACE_NOT_OPEN", field=f"permissions.{space.value}"
+            )
+
+
+class StructureService:
+    def __init__(self, repo: StructureRepository | None = None):
+        self.repo = repo or StructureRepository()
+
+    def _audit(self, structure_id: str, actor: str, action: str, target: str | None = None, **details) -> AuditEvent:
+        return AuditEvent(structure_id=structure_id, at=now_iso(), actor=actor, action=action, target=target, details=details)
+
+    def _load(self, user_id: str, structure_id: str) -> tuple[Structure, Attachment | None]:
+        structure = self.repo.get(structure_id)
+        if structure is None:
+            raise access.not_found(structure_id)
+        return structure, self.repo.get_attachment(structure_id, user_id)
+
+    def _load_as_manager(self, user_id: str, structure_id: str) -> tuple[Structure, Attachment]:
+        structure, attachment = self._load(user_id, structure_id)
+        return structure, access.require_manager(attachment, structure_id)
+
+    # -- structures ----------------------------------------------------------------------
+
+    def create(self, user_id: str, cmd: CreateStructure) -> Structure:
+        identifier = normalize_identifier(cmd.identifier_type, cmd.identifier)
+        if cmd.kind is StructureKind.PUBLIC and cmd.identifier_type is not IdentifierType.SIRET:
+            raise InvalidInput("A public structure is identified by its SIRET.", code="PUBLIC_REQUIRES_SIRET",
+                               field="identifier_type")
+        if cmd.billing is not None and cmd.kind is not StructureKind.PUBLIC:
+            raise InvalidInput("Billing parameters apply to public structures only.", code="NOT_A_PUBLIC_STRUCTURE",
+                               field="billing")
+        at = now_iso()
+        structure = Structure(
+            structure_id=new_id(),
+            identifier_type=cmd.identifier_type,
+            identifier=identifier,
+            name=cmd.name,
+            kind=cmd.kind,
+            address=cmd.address,
+            vat_number=cmd.vat_number,
+            email=cmd.email,
+            billing=cmd.billing or BillingParameters(),
+            spaces=default_spaces(cmd.kind),
+            created_at=at,
+            updated_at=at,
+            created_by=user_id,
+        )
+        creator = Attachment(
+            structure_id=structure.structure_id,
+            user_id=user_id,
+            role=Role.PRIMARY_MANAGER,
+            status=AttachmentStatus.VALIDEE,
+            requested_at=at,
+            decided_at=at,
+            decided_by=user_id,
+        )
+        audit = self._audit(structure.structure_id, user_id, "STRUCTURE_CREATED", structure.identifier,
+                            identifier_type=structure.identifier_type.value, kind=structure.kind.value)
+        try:
+            self.repo.create(structure, creator, audit)
+        except IdentifierTaken:
+            raise Conflict(
+                f"A structure with {cmd.identifier_type.value} {identifier} exists; ask its manager to attach you.",
+                code="IDENTIFIER_TAKEN",
+                field="identifier",
+            ) from None
+        return structure
+
+    def get(self, user_id: str, structure_id: str) -> tuple[Structure, Attachment]:
+        structure, attachment = self._load(user_id, structure_id)
+        return structure, access.require_member(attachment, structure_id)
+
+    def _save(self, user_id: str, before: Structure, after: Structure, expected_version: int | None,
+              action: str, **details) -> Structure:
+        if expected_version is not None and expected_version != before.version:
+            raise _version_mismatch(before.version)
+        after = after.model_copy(update={"version": before.version + 1, "updated_at": now_iso()})
+        try:
+            self.repo.save(after, before.version, self._audit(before.structure_id, user_id, action, **details))
+        except ConditionFailed:
+            if expected_version is not None:
+                raise _version_mismatch((self.repo.get(before.structure_id) or before).version) from None
+            raise _changed_since_read() from None
+        return after
+
+    def update(self, user_id: str, structure_id: str, cmd: UpdateStructure, expected_version: int) -> Structure:
+        structure, _ = self._load_as_manager(user_id, structure_id)
+        changes = cmd.model_dump(exclude_unset=True)
+        if "name" in changes and changes["name"] is None:
+            raise InvalidInput("The name cannot be removed.", code="VALIDATION_ERROR", field="name")
+        updated = structure.model_copy(update={k: getattr(cmd, k) for k in changes})
+        return self._save(user_id, structure, updated, expected_version, "STRUCTURE_UPDATED", fields=sorted(changes))
+
+    def set_billing(self, user_id: str, structure_id: str, params: BillingParameters, expected_version: int) -> Structure:
+        structure, _ = self._load_as_manager(user_id, structure_id)
+        if not structure.is_public:
+            raise InvalidInput("Billing parameters apply to public structures only.", code="NOT_A_PUBLIC_STRUCTURE",
+                               field="billing")
+        updated = structure.model_copy(update={"billing": params})
+        return self._save(user_id, structure, updated, expected_version, "BILLING_PARAMETERS_UPDATED",
+                          **params.model_dump())
+
+    def set_space(self, user_id: str, structure_id: str, space: Space, is_open: bool) -> Structure:
+        structure, _ = self._load_as_manager(user_id, structure_id)
+        if structure.has_space(space) == is_open:
+            return structure  # already so: idempotent
+        spaces = [s for s in structure.spaces if s is not space] + ([space] if is_open else [])
+        updated = structure.model_copy(update={"spaces": sorted(spaces, key=list(Space).index)})
+        return self._save(user_id, structure, updated, None, "SPACE_OPENED" if is_open else "SPACE_CLOSED",
+                          space=space.value)
+
+    def mine(self, user_id: str) -> list[tuple[Structure, Attachment]]:
+        page = self.repo.list_user_attachments(user_id)
+        out = []
+        for item in page.items:
+            attachment = Attachment.model_validate(item)
+            structure = self.repo.get(attachment.structure_id)
+            if structure is not None:
+                out.append((structure, attachment))
+        return out
+
+    # -- services ------------------------------------------------------------------------
+
+    def create_service(self, user_id: str, structure_id: str, cmd: CreateService) -> Service:
+        structure, _ = self._load_as_manager(user_id, structure_id)
+        if not structure.is_public:
+            raise InvalidInput("Services are declared by public structures.", code="NOT_A_PUBLIC_STRUCTURE",
+                               field="structure_id")
+        at = now_iso()
+        service = Service(structure_id=structure_id, created_at=at, updated_at=at, **cmd.model_dump())
+        try:
+            self.repo.create_service(service, self._audit(structure_id, user_id, "SERVICE_CREATED", service.code))
+        except ConditionFailed:
+            raise Conflict(f"Service {cmd.code} exists.", code="SERVICE_EXISTS", field="code") from None
+        return service
+
+    def list_services(self, user_id: str, structure_id: str, limit: int, page_token: str | None):
+        self.get(user_id, structure_id)
+        return self.repo.list_services(structure_id, limit, page_token)
+
+    def get_service(self, user_id: str, structure_id: str, code: str) -> Service:
+        self.get(user_id, structure_id)
+        return self._service(structure_id, code)
+
+    def _service(self, structure_id: str, code: str) -> Service:
+        service = self.repo.get_service(structure_id, code)
+        if service is None:
+            raise NotFound(f"Service {code} not found.", code="SERVICE_NOT_FOUND", field="code")
+        return service
+
+    def update_service(self, user_id: str, structure_id: str, code: str, cmd: UpdateService,
+                       expected_version: int) -> Service:
+        self._load_as_manager(user_id, structure_id)
+        service = self._service(structure_id, code)
+        if expected_version != service.version:
+            raise _version_mismatch(service.version)
+        changes = cmd.model_dump(exclude_unset=True)
+        for field in ("name", "active", "legal_commitment_required"):
+            if field in changes and changes[field] is None:
+                raise InvalidInput(f"{field} cannot be null.", code="VALIDATION_ERROR", field=field)
+        merged = service.model_copy(update=changes)
+        if merged.valid_from and merged.valid_to and merged.valid_to < merged.valid_from:
+            raise InvalidInput("valid_to is before valid_from.", code="VALIDATION_ERROR", field="valid_to")
+        updated = merged.model_copy(update={"version": service.version + 1, "updated_at": now_iso()})
+        audit = self._audit(structure_id, user_id, "SERVICE_UPDATED", code, **cmd.model_dump(mode="json", exclude_unset=True))
+        try:
+            self.repo.save_service(updated, service.version, audit)
+        except ConditionFailed:
+            raise _version_mismatch((self.repo.get_service(structure_id, code) or service).version) from None
+        return updated
+
+    # -- attachments ---------------------------------------------------------------------
+
+    def request_attachment(self, user_id: str, cmd: RequestAttachment) -> tuple[Structure, Attachment]:
+        identifier = normalize_identifier(cmd.identifier_type, cmd.identifier)
+        structure = self.repo.find_by_identifier(cmd.identifier_type.value, identifier)
+        if structure is None:
+            raise NotFound("No structure has this identifier.", code="STRUCTURE_NOT_FOUND", field="identifier")
+        _check_permissions(structure, cmd.permissions)
+        attachment = Attachment(
+            structure_id=structure.structure_id,
+            user_id=user_id,
+            role=cmd.role,
+            status=AttachmentStatus.EN_COURS_DE_VALIDATION,
+            permissions=cmd.permissions,
+            message=cmd.message,
+            requested_at=now_iso(),
+        )
+        previous = self.repo.get_attachment(structure.structure_id, user_id)
+        if previous is not None:
+            attachment.version = previous.version + 1
+        audit = self._audit(structure.structure_id, user_id, "ATTACHMENT_REQUESTED", user_id, role=cmd.role.value)
+        try:
+            self.repo.request_attachment(attachment, audit)
+        except ConditionFailed as exc:
+            status = (exc.item or {}).get("status", "")
+            raise Conflict(f"You already have an attachment to this structure ({status}).",
+                           code="ATTACHMENT_EXISTS", field="identifier") from None
+        return structure, attachment
+
+    def list_attachments(self, user_id: str, structure_id: str, status: AttachmentStatus | None, limit: int,
+                         page_token: str | None):
+        self._load_as_manager(user_id, structure_id)
+        return self.repo.list_attachments(structure_id, status, limit, page_token)
+
+    def _member(self, structure_id: str, member_id: str) -> Attachment:
+        attachment = self.repo.get_attachment(structure_id, member_id)
+        if attachment is None:
+            raise NotFound("No attachment of this user to the structure.", code="ATTACHMENT_NOT_FOUND", field="user_id")
+        return attachment
+
+    def _decide(self, user_id: str, before: Attachment, after: Attachment, action: str, **details) -> Attachment:
+        after = after.model_copy(update={"version": before.version + 1, "decided_at": now_iso(), "decided_by": user_id})
+        audit = self._audit(before.structure_id, user_id, action, before.user_id, **details)
+        try:
+            self.repo.save_attachment(after, before.status, before.version, audit)
+        except ConditionFailed:
+            raise Conflict("Someone else changed this attachment meanwhile.", code="ATTACHMENT_ALREADY_DECIDED") from None
+        return after
+
+    def _pending(self, structure_id: str, member_id: str) -> Attachment:
+        attachment = self._member(structure_id, member_id)
+        if attachment.status is not AttachmentStatus.EN_COURS_DE_VALIDATION:
+            raise Conflict(f"The request was already decided ({attachment.status.value}).",
+                           code="ATTACHMENT_ALREADY_DECIDED")
+        return attachment
+
+    def approve(self, user_id: str, structure_id: str, member_id: str, cmd: ApproveAttachment) -> Attachment:
+        structure, approver = self._load_as_manager(user_id, structure_id)
+        pending = self._pending(structure_id, member_id)
+        role = cmd.role or pending.role
+        access.require_may_grant(approver, role)
+        permissions = pending.permissions if cmd.permissions is None else cmd.permissions
+        _check_permissions(structure, permissions)
+        after = pending.model_copy(update={"status": AttachmentStatus.VALIDEE, "role": role, "permissions": permissions})
+        return self._decide(user_id, pending, after, "ATTACHMENT_APPROVED", role=role.value,
+                            permissions={k.value: v.value for k, v in permissions.items()})
+
+    def refuse(self, user_id: str, structure_id: str, member_id: str, cmd: RefuseAttachment) -> Attachment:
+        self._load_as_manager(user_id, structure_id)
+        pending = self._pending(structure_id, member_id)
+        after = pending.model_copy(update={"status": AttachmentStatus.REFUSEE, "reason": cmd.reason})
+        return self._decide(user_id, pending, after, "ATTACHMENT_REFUSED", reason=cmd.reason)
+
+    def update_attachment(self, user_id: str, structure_id: str, member_id: str, cmd: UpdateAttachment,
+                          expected_version: int) -> Attachment:
+        structure, manager = self._load_as_manager(user_id, structure_id)
+        member = self._member(structure_id, member_id)
+        if not member.is_active:
+            raise Conflict("Only an approved attachment can be changed.", code="ATTACHMENT_NOT_ACTIVE")
+        if member.role is Role.PRIMARY_MANAGER:
+            raise Forbidden("The primary manager's attachment cannot be changed.", code="PRIMARY_MANAGER_PROTECTED")
+        if expected_version != member.version:
+            raise _version_mismatch(member.version)
+        role = cmd.role or member.role
+        access.require_may_grant(manager, role)
+        if member.role is Role.SECONDARY_MANAGER:
+            access.require_may_grant(manager, member.role)
+        permissions = member.permissions if cmd.permissions is None else cmd.permissions
+        _check_permissions(structure, permissions)
+        after = member.model_copy(update={"role": role, "permissions": permissions})
+        return self._decide(user_id, member, after, "ATTACHMENT_UPDATED", role=role.value,
+                            permissions={k.value: v.value for k, v in permissions.items()})
+
+    def deactivate(self, user_id: str, structure_id: str, member_id: str) -> Attachment:
+        structure, attachment = self._load(user_id, structure_id)
+        actor = access.require_member(attachment, structure_id)
+        member = self._member(structure_id, member_id)
+        if member_id != user_id:  # leaving is allowed to anyone but the primary manager
+            actor = access.require_manager(actor, structure_id)
+            if member.role is Role.SECONDARY_MANAGER:
+                access.require_may_grant(actor, member.role)
+        if member.role is Role.PRIMARY_MANAGER:
+            raise Forbidden("The primary manager cannot be deactivated.", code="PRIMARY_MANAGER_PROTECTED")
+        if not member.is_active:
+            raise Conflict(f"The attachment is {member.status.value}.", code="ATTACHMENT_NOT_ACTIVE")
+        after = member.model_copy(update={"status": AttachmentStatus.DESACTIVEE})
+        return self._decide(user_id, member, after, "ATTACHMENT_DEACTIVATED")
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit(self, user_id: str, structure_id: str, limit: int, page_token: str | None):
+        self._load_as_manager(user_id, structure_id)
+        return self.repo.list_audit(structure_id, limit, page_token)

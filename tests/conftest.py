@@ -1,0 +1,141 @@
+"""Test harness: the local platform (moto server + gateway + the real handlers), once per worker.
+
+Tests talk to the platform through HTTP-shaped calls (``api``) and read AWS state with boto3
+against moto. Every test makes its own users and structures (random SIRETs), so tests are
+independent without resetting the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+PASSWORD = "Test-password-2026"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw) if self.raw else None
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.status} {self.raw[:400]!r}>"
+
+
+class Api:
+    def __init__(self, gateway):
+        self.gateway = gateway
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None,
+             headers: dict[str, str] | None = None, raw: bytes | None = None) -> Reply:
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        h.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        status, out_headers, out = self.gateway.handle(method, path, h, data)
+        return Reply(status, out_headers, out)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.call("PUT", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.call("PATCH", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture(scope="session")
+def platform():
+    from orchestre_local.openapi import write
+    from orchestre_local.runtime import LocalPlatform
+
+    p = LocalPlatform(api_port=0).start()
+    write()
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="session")
+def api(platform) -> Api:
+    return Api(platform.gateway)
+
+
+def random_siret() -> str:
+    from stdnum import luhn
+
+    body = "".join(random.choice("0123456789") for _ in range(13))
+    body = str(random.randint(1, 9)) + body[1:]
+    return body + luhn.calc_check_digit(body)
+
+
+@dataclass
+class User:
+    user_id: str
+    email: str
+    token: str
+
+
+@pytest.fixture
+def new_user(api):
+    def make(prefix: str = "user") -> User:
+        email = f"{prefix}-{uuid.uuid4().hex[:10]}@example.fr"
+        r = api.post("/v1/accounts", {"email": email, "password": PASSWORD, "first_name": "Test", "last_name": prefix})
+        assert r.status == 201, r
+        t = api.post("/v1/auth/token", {"email": email, "password": PASSWORD})
+        assert t.status == 200, t
+        return User(r.json["user_id"], email, t.json["access_token"])
+
+    return make
+
+
+@pytest.fixture
+def new_structure(api):
+    def make(user: User, kind: str = "PUBLIC", name: str | None = None, **extra) -> dict:
+        body = {"identifier_type": "SIRET", "identifier": random_siret(), "name": name or f"Structure {uuid.uuid4().hex[:8]}",
+                "kind": kind, **extra}
+        r = api.post("/v1/structures", body, token=user.token)
+        assert r.status == 201, r
+        return r.json
+
+    return make
+
+
+@pytest.fixture
+def member(api, new_user):
+    """A user attached to a structure with the given role and rights, approved by its manager."""
+
+    def make(manager: User, structure: dict, role: str = "USER", permissions: dict | None = None) -> User:
+        user = new_user("member")
+        r = api.post("/v1/attachments", {"identifier_type": structure["identifier_type"],
+                                         "identifier": structure["identifier"], "role": role,
+                                         "permissions": permissions or {}}, token=user.token)
+        assert r.status == 201, r
+        a = api.post(f"/v1/structures/{structure['structure_id']}/attachments/{user.user_id}/approve", {},
+                     token=manager.token)
+        assert a.status == 200, a
+        return user
+
+    return make
