@@ -86,9 +86,10 @@ def api(platform) -> Api:
 def random_siret() -> str:
     from stdnum import luhn
 
-    body = "".join(random.choice("0123456789") for _ in range(13))
-    body = str(random.randint(1, 9)) + body[1:]
-    return body + luhn.calc_check_digit(body)
+    siren = str(random.randint(10_000_000, 99_999_999))
+    siren += luhn.calc_check_digit(siren)  # the SIREN is Luhn-valid on its own
+    body = siren + "".join(random.choice("0123456789") for _ in range(4))
+    return body + luhn.calc_check_digit(body)  # and so is the whole SIRET
 
 
 @dataclass
