@@ -27,7 +27,7 @@ run: install
 
 ## Install everything and run every test (unit, HTTP, end-to-end, CDK synth, cdk-nag, cfn-lint).
 test: install
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadfile -q
 
 ## The Lambda layer: the domain package and its runtime dependencies, built for Lambda's Linux.
 $(LAYER)/.built: requirements/runtime.txt $(shell find shared/orchestre -name '*.py')

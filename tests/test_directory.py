@@ -81,3 +81,25 @@ def test_csv_export_lists_buyers_and_services(api, platform, new_user, new_struc
         rows = list(csv.DictReader(io.StringIO(resp.read().decode("utf-8"))))
     mine = [row for row in rows if row["structure_id"] == s["structure_id"]]
     assert [(m["service_code"], m["identifier"]) for m in mine] == [("EXP-1", s["identifier"])]
+
+
+def test_any_significant_word_finds_the_buyer_and_renames_follow(api, new_user, new_structure):
+    u = new_user()
+    tag = uuid.uuid4().hex[:6].upper()
+    s = new_structure(u, name=f"Commune de Villeurbanne{tag}")
+    sid = s["structure_id"]
+
+    def found(q: str) -> bool:
+        r = api.get(f"/v1/directory/structures?q={q}", token=u.token)
+        assert r.status == 200, r
+        return sid in [e["structure_id"] for e in r.json["items"]]
+
+    assert found(f"villeurbanne{tag.lower()}") and found(f"commune%20de%20villeurbanne{tag}")
+    assert not found(f"de%20villeurbanne{tag}")  # "de" is not a significant word: no entry starts there
+    r = api.patch(f"/v1/structures/{sid}", {"name": f"Métropole Lyonnaise{tag}"}, token=u.token,
+                  headers={"If-Match": '"1"'})
+    assert r.status == 200, r
+    assert found(f"metropole%20lyonnaise{tag}") and found(f"LYONNAISE{tag}")
+    assert not found(f"villeurbanne{tag}")  # the old name's entries are gone
+    listing = api.get("/v1/directory/structures?limit=100", token=u.token).json["items"]
+    assert len({e["structure_id"] for e in listing}) == len(listing)  # browsing lists each buyer once

@@ -13,7 +13,6 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,7 +22,7 @@ import jwt
 
 from orchestre import platform as spec
 
-from .functions import pool
+from .functions import Containers, FunctionError
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 
@@ -67,39 +66,19 @@ class LocalAuthorizer:
         return {k: str(v) for k, v in claims.items()}  # API Gateway passes claims as strings
 
 
-@dataclass
-class LambdaContext:
-    function_name: str
-    memory_limit_in_mb: int
-    timeout_s: int
-    region: str
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
-
-    @property
-    def function_version(self) -> str:
-        return "$LATEST"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
-
-
 class Gateway:
     """Turns HTTP requests into API Gateway REST proxy events and calls the functions' handlers."""
 
     def __init__(self, authorizer: LocalAuthorizer, region: str):
         self.authorizer = authorizer
         self.region = region
+        self.containers = Containers(region)
 
     def invoke_function(self, name: str, event: dict[str, Any]) -> Any:
-        fn = spec.function(name)
-        context = LambdaContext(fn.name, fn.memory_mb, fn.timeout_s, self.region)
-        with pool(name).container() as container:
-            return container.handler(event, context)
+        return self.containers.invoke(name, event)
+
+    def close(self) -> None:
+        self.containers.close()
 
     def handle(self, method: str, target: str, headers: dict[str, str] | None = None,
                body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -119,7 +98,10 @@ class Gateway:
             if claims is None:
                 return _problem(401, "UNAUTHENTICATED", "A valid bearer access token is required.")
         event = self._event(method, path, url.query, headers, body, route, params, claims)
-        response = self.invoke_function(fn.name, event)
+        try:
+            response = self.invoke_function(fn.name, event)
+        except FunctionError as exc:  # API Gateway answers 502 when the integration fails
+            return _problem(502, "BAD_GATEWAY", f"The {fn.name} function failed ({exc.error_type}).")
         return self._http_response(response)
 
     def _event(self, method, path, query, headers, body, route, params, claims) -> dict[str, Any]:

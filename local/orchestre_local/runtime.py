@@ -88,6 +88,8 @@ class LocalPlatform:
         return self
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.close()
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()

@@ -43,3 +43,17 @@ def search_key(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(r"[^A-Z0-9]+", " ", ascii_only.upper()).strip()
+
+
+_STOPWORDS = frozenset("A AU AUX D DE DES DU EN ET L LA LE LES SUR".split())
+
+
+def name_keys(name: str, most: int = 12) -> list[str]:
+    """The search keys of a name: the whole name, and the name from each significant word on.
+
+    "Commune de Villeurbanne" gives "COMMUNE DE VILLEURBANNE" and "VILLEURBANNE": a prefix search
+    on any significant word finds it.
+    """
+    words = search_key(name).split()
+    keys = [" ".join(words[i:]) for i, w in enumerate(words) if i == 0 or w not in _STOPWORDS]
+    return list(dict.fromkeys(keys))[:most]

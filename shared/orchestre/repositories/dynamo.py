@@ -192,3 +192,7 @@ def update_op(pk: str, sk: str, expression: str, names=None, values=None, condit
     if condition:
         body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return {"Update": body}
+
+
+def delete_op(pk: str, sk: str) -> dict:
+    return {"Delete": {"Key": to_av({"PK": pk, "SK": sk})}}

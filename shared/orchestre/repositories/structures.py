@@ -4,7 +4,8 @@ Single-table layout (table ``main``):
 
 | item | PK | SK | GSI1 (PK / SK) | GSI2 (PK / SK) |
 | --- | --- | --- | --- | --- |
-| structure | STRUCT#<id> | PROFILE | DIR#PUBLIC / <name key>#<id> (public only) | DIRID#PUBLIC / <identifier> (public only) |
+| structure | STRUCT#<id> | PROFILE | | DIRID#PUBLIC / <identifier> (public only) |
+| directory entry | STRUCT#<id> | DIRENTRY#<name key> | DIR#<first char> / <name key>#<id> | |
 | identifier guard | IDENT#<type>#<identifier> | IDENT | | |
 | service | STRUCT#<id> | SERVICE#<code> | | |
 | attachment | STRUCT#<id> | MEMBER#<user> | USER#<user> / MEMBER#<structure> | STRUCT#<id>#MEMBERS#<status> / <user> |
@@ -17,11 +18,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..domain.common import search_key
+from ..domain.common import name_keys
 from ..domain.models import Attachment, AttachmentStatus, AuditEvent, Service, Structure, User
-from .dynamo import ConditionFailed, Page, Table, put_op
+from .dynamo import ConditionFailed, Page, Table, delete_op, put_op
 
-DIRECTORY_PUBLIC = "DIR#PUBLIC"
 DIRECTORY_IDS = "DIRID#PUBLIC"
 
 
@@ -49,12 +49,27 @@ class StructureRepository:
     def _structure_item(s: Structure) -> dict[str, Any]:
         item = {"PK": structure_pk(s.structure_id), "SK": "PROFILE", "type": "STRUCTURE"}
         item.update(s.model_dump(mode="json", exclude_none=True))
-        if s.is_public and s.status == "ACTIVE":
-            item["GSI1PK"] = DIRECTORY_PUBLIC
-            item["GSI1SK"] = f"{search_key(s.name)}#{s.structure_id}"
+        if _listed(s):
             item["GSI2PK"] = DIRECTORY_IDS
             item["GSI2SK"] = s.identifier
         return item
+
+    @staticmethod
+    def _directory_keys(s: Structure) -> list[str]:
+        return name_keys(s.name) if _listed(s) else []
+
+    @classmethod
+    def _directory_ops(cls, after: Structure, before: Structure | None = None) -> list[dict]:
+        """Name-search entries of a public structure: one per significant word position, sharded by
+        first character (a copy of the profile, so a search needs no second read)."""
+        pk = structure_pk(after.structure_id)
+        new_keys = cls._directory_keys(after)
+        ops = [delete_op(pk, f"DIRENTRY#{k}") for k in cls._directory_keys(before) if k not in new_keys] if before else []
+        body = after.model_dump(mode="json", exclude_none=True)
+        for k in new_keys:
+            ops.append(put_op({"PK": pk, "SK": f"DIRENTRY#{k}", "type": "DIRENTRY", "GSI1PK": f"DIR#{k[0]}",
+                               "GSI1SK": f"{k}#{after.structure_id}", **body}))
+        return ops
 
     @staticmethod
     def _service_item(s: Service) -> dict[str, Any]:
@@ -106,6 +121,7 @@ class StructureRepository:
                     put_op(self._structure_item(structure), "attribute_not_exists(PK)"),
                     put_op(self._attachment_item(creator)),
                     self._audit_op(audit),
+                    *self._directory_ops(structure),
                 ]
             )
         except ConditionFailed as exc:
@@ -121,10 +137,11 @@ class StructureRepository:
         guard = self.table.get(identifier_pk(identifier_type, identifier), "IDENT")
         return self.get(guard["structure_id"]) if guard else None
 
-    def save(self, structure: Structure, expected_version: int, audit: AuditEvent) -> None:
-        """Replace the profile if nobody changed it since ``expected_version`` (ConditionFailed)."""
+    def save(self, structure: Structure, before: Structure, audit: AuditEvent) -> None:
+        """Replace the profile read as ``before`` if nobody changed it since (ConditionFailed)."""
         self.table.transact(
-            [self._versioned_put(self._structure_item(structure), expected_version), self._audit_op(audit)]
+            [self._versioned_put(self._structure_item(structure), before.version), self._audit_op(audit),
+             *self._directory_ops(structure, before)]
         )
 
     # -- services ------------------------------------------------------------------------
@@ -195,13 +212,21 @@ class StructureRepository:
 
     # -- directory -----------------------------------------------------------------------
 
-    def directory_by_name(self, prefix: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
-        page = self.table.query(DIRECTORY_PUBLIC, index="GSI1", begins_with=prefix or None, limit=limit, page_token=page_token)
-        return [Structure.model_validate(i) for i in page.items], page.next_token
+    def directory_by_name(self, key: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
+        """Public structures with a name key starting with ``key`` (a search key, non-empty)."""
+        page = self.table.query(f"DIR#{key[0]}", index="GSI1", begins_with=key, limit=limit, page_token=page_token)
+        unique = {i["structure_id"]: i for i in page.items}  # two words of one name may match
+        return [Structure.model_validate(i) for i in unique.values()], page.next_token
 
     def directory_by_identifier(self, prefix: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
-        page = self.table.query(DIRECTORY_IDS, index="GSI2", begins_with=prefix, limit=limit, page_token=page_token)
+        """Public structures by identifier prefix (empty: all of them, in SIRET order)."""
+        page = self.table.query(DIRECTORY_IDS, index="GSI2", begins_with=prefix or None, limit=limit,
+                                page_token=page_token)
         return [Structure.model_validate(i) for i in page.items], page.next_token
+
+
+def _listed(s: Structure | None) -> bool:
+    return s is not None and s.is_public and s.status == "ACTIVE"
 
 
 class UserRepository:

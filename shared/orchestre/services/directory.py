@@ -27,9 +27,10 @@ class DirectoryService:
         self.documents = documents or DocumentStore()
 
     def search(self, q: str | None, identifier: str | None, limit: int, page_token: str | None):
-        if identifier:
-            return self.repo.directory_by_identifier(re.sub(r"\s+", "", identifier), limit, page_token)
-        return self.repo.directory_by_name(search_key(q or ""), limit, page_token)
+        key = search_key(q or "")
+        if identifier or not key:
+            return self.repo.directory_by_identifier(re.sub(r"\s+", "", identifier or ""), limit, page_token)
+        return self.repo.directory_by_name(key, limit, page_token)
 
     def public_structure(self, structure_id: str) -> Structure:
         structure = self.repo.get(structure_id)
@@ -48,7 +49,7 @@ class DirectoryService:
         day = today()
         token = None
         while True:
-            structures, token = self.repo.directory_by_name("", 100, token)
+            structures, token = self.repo.directory_by_identifier("", 100, token)
             for s in structures:
                 base = {
                     "structure_id": s.structure_id,

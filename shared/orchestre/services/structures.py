@@ -130,7 +130,7 @@ class StructureService:
             raise _version_mismatch(before.version)
         after = after.model_copy(update={"version": before.version + 1, "updated_at": now_iso()})
         try:
-            self.repo.save(after, before.version, self._audit(before.structure_id, user_id, action, **details))
+            self.repo.save(after, before, self._audit(before.structure_id, user_id, action, **details))
         except ConditionFailed:
             if expected_version is not None:
                 raise _version_mismatch((self.repo.get(before.structure_id) or before).version) from None

@@ -1,0 +1,266 @@
+"""Lambda functions (one per spec entry), their schedules, and the Step Functions workflows."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from . import nag
+from .auth import Identity
+from .naming import nag_ref, pascal
+from .storage import Storage
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+FUNCTION_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", "tests"]
+LAYER_EXCLUDES = ["__pycache__", "*.pyc", ".built"]  # .built: the Makefile's stamp
+METRICS_NAMESPACE = "Orchestre"
+LOG_LEVEL = "INFO"
+
+# Cognito calls that need IAM, per function. The spec (platform.py) does not carry
+# per-function permissions yet; see infra/README.md.
+COGNITO_ACTIONS: dict[str, tuple[str, ...]] = {
+    "accounts": (
+        "cognito-idp:SignUp",
+        "cognito-idp:ConfirmSignUp",
+        "cognito-idp:AdminConfirmSignUp",
+        "cognito-idp:AdminDeleteUser",
+        "cognito-idp:InitiateAuth",
+    ),
+}
+
+# Object-level and bucket-level S3 actions granted to functions: read/write, no version
+# deletion (s3:DeleteObject only adds a delete marker in a versioned bucket), no ACLs.
+S3_OBJECT_ACTIONS = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:GetObjectAttributes",
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+]
+S3_BUCKET_ACTIONS = ["s3:ListBucket", "s3:GetBucketLocation"]
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+class Compute(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: Any,
+        layer_dir: Path,
+        functions_root: Path,
+        workflows_root: Path,
+        storage: Storage,
+        identity: Identity,
+        auto_confirm_users: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.functions: dict[str, lambda_.Function] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        self.schedules: dict[str, events.Rule] = {}
+        self.state_machines: dict[str, sfn.StateMachine] = {}
+
+        self.layer = lambda_.LayerVersion(
+            self,
+            "DomainLayer",
+            code=lambda_.Code.from_asset(str(layer_dir), exclude=LAYER_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="orchestre domain package and its runtime dependencies",
+        )
+
+        # State machine ARNs are built from fixed names rather than referenced, so that a
+        # function may start a workflow that invokes that same function (no dependency cycle).
+        state_machine_names = {
+            m.key: f"{stack.stack_name}-{pascal(m.key)}" for m in spec.STATE_MACHINES
+        }
+        state_machine_arns = {
+            key: stack.format_arn(
+                service="states",
+                resource="stateMachine",
+                resource_name=name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for key, name in state_machine_names.items()
+        }
+
+        environment = {t.env: storage.tables[t.key].table_name for t in spec.TABLES}
+        environment.update({b.env: storage.buckets[b.key].bucket_name for b in spec.BUCKETS})
+        environment.update({q.env: storage.queues[q.key].queue_url for q in spec.QUEUES})
+        environment.update({m.env: state_machine_arns[m.key] for m in spec.STATE_MACHINES})
+        environment.update(
+            {
+                spec.EVENT_BUS_ENV: storage.event_bus.event_bus_name,
+                spec.USER_POOL_ENV: identity.user_pool.user_pool_id,
+                spec.USER_POOL_CLIENT_ENV: identity.client.user_pool_client_id,
+                spec.SES_SENDER_ENV: identity.sender,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "LOG_LEVEL": LOG_LEVEL,
+                "AUTO_CONFIRM_USERS": "true" if auto_confirm_users else "false",
+            }
+        )
+
+        for f in spec.FUNCTIONS:
+            code_dir = Path(functions_root) / f.name
+            if not code_dir.is_dir():
+                raise FileNotFoundError(f"function {f.name!r}: no code folder {code_dir}")
+            module = f.handler.rpartition(".")[0]
+            if not any((code_dir / p).is_file() for p in (f"{module}.py", f"{module}/__init__.py")):
+                warnings.warn(
+                    f"function {f.name!r}: no {module}.py in {code_dir} for handler "
+                    f"{f.handler!r}; the template synthesizes but the function cannot run",
+                    stacklevel=2,
+                )
+            name = pascal(f.name)
+            log_group = logs.LogGroup(self, f"{name}LogGroup", retention=LOG_RETENTION)
+            role = iam.Role(
+                self,
+                f"{name}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Orchestre function {f.name}",
+            )
+            # Instead of the AWSLambdaBasicExecutionRole managed policy: write to its own log group.
+            log_group.grant_write(role)
+            fn = lambda_.Function(
+                self,
+                f"{name}Function",
+                description=f.description,
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                handler=f.handler,
+                code=lambda_.Code.from_asset(str(code_dir), exclude=FUNCTION_EXCLUDES),
+                layers=[self.layer],
+                memory_size=f.memory_mb,
+                timeout=Duration.seconds(f.timeout_s),
+                environment={**environment, "POWERTOOLS_SERVICE_NAME": f.name},
+                tracing=lambda_.Tracing.ACTIVE,
+                log_group=log_group,
+                role=role,
+            )
+            self._grant(fn, role, f, spec, storage, identity, state_machine_arns)
+            nag.acknowledge(fn, "AwsSolutions-L1", nag.LAMBDA_RUNTIME)
+            self.functions[f.name] = fn
+            self.log_groups[f.name] = log_group
+
+            if f.schedule:
+                self.schedules[f.name] = events.Rule(
+                    self,
+                    f"{name}Schedule",
+                    description=f"Runs {f.name} on {f.schedule}",
+                    schedule=events.Schedule.expression(f.schedule),
+                    targets=[
+                        targets.LambdaFunction(
+                            fn, retry_attempts=2, max_event_age=Duration.hours(1)
+                        )
+                    ],
+                )
+
+        for machine in spec.STATE_MACHINES:
+            self.state_machines[machine.key] = self._state_machine(
+                machine, Path(workflows_root), state_machine_names[machine.key]
+            )
+
+    def _grant(
+        self,
+        fn: lambda_.Function,
+        role: iam.Role,
+        f: Any,
+        spec: Any,
+        storage: Storage,
+        identity: Identity,
+        state_machine_arns: dict[str, str],
+    ) -> None:
+        acks = {"AwsSolutions-IAM5[Resource::*]": nag.XRAY_RESOURCE}
+        for t in spec.TABLES:
+            table = storage.tables[t.key]
+            table.grant_read_write_data(fn)
+            if t.indexes:
+                acks[f"AwsSolutions-IAM5[Resource::{nag_ref(table, 'Arn')}/index/*]"] = nag.GSI_RESOURCE
+        for b in spec.BUCKETS:
+            bucket = storage.buckets[b.key]
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=S3_BUCKET_ACTIONS, resources=[bucket.bucket_arn])
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=S3_OBJECT_ACTIONS, resources=[bucket.arn_for_objects("*")])
+            )
+            acks[f"AwsSolutions-IAM5[Resource::{nag_ref(bucket, 'Arn')}/*]"] = nag.OBJECTS_RESOURCE
+        for q in spec.QUEUES:
+            storage.queues[q.key].grant_send_messages(fn)
+            storage.queues[q.key].grant_consume_messages(fn)
+        storage.event_bus.grant_put_events_to(fn)
+        if state_machine_arns:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["states:StartExecution"],
+                    resources=list(state_machine_arns.values()),
+                )
+            )
+        if f.name in COGNITO_ACTIONS:
+            identity.user_pool.grant(fn, *COGNITO_ACTIONS[f.name])
+        nag.acknowledge_all(role, acks)
+
+    def _state_machine(self, machine: Any, workflows_root: Path, name: str) -> sfn.StateMachine:
+        path = workflows_root / machine.definition
+        text = path.read_text(encoding="utf-8")
+        json.loads(text)  # fail here, not at deployment, on a malformed definition
+        used = set(PLACEHOLDER.findall(text))
+        missing = used - set(machine.functions)
+        if missing:
+            raise ValueError(f"{path}: placeholders without a function: {sorted(missing)}")
+        unknown = set(machine.functions.values()) - set(self.functions)
+        if unknown:
+            raise ValueError(f"state machine {machine.key!r}: unknown functions {sorted(unknown)}")
+
+        node_id = pascal(machine.key)
+        log_group = logs.LogGroup(self, f"{node_id}StateMachineLogGroup", retention=LOG_RETENTION)
+        invoked = [self.functions[fname] for fname in machine.functions.values()]
+        state_machine = sfn.StateMachine(
+            self,
+            f"{node_id}StateMachine",
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_file(str(path)),
+            definition_substitutions={
+                placeholder: self.functions[fname].function_arn
+                for placeholder, fname in machine.functions.items()
+            },
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
+            tracing_enabled=True,
+        )
+        if invoked:
+            # Unqualified ARNs only (what the substitution inserts): no "<arn>:*" wildcard.
+            state_machine.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"],
+                    resources=sorted({fn.function_arn for fn in invoked}, key=str),
+                )
+            )
+        nag.acknowledge(
+            state_machine.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions log delivery (logs:CreateLogDelivery, PutResourcePolicy, ...) and X-Ray "
+            "tracing do not support resource-level permissions; AWS requires Resource '*'.",
+        )
+        return state_machine

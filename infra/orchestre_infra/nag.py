@@ -1,0 +1,45 @@
+"""cdk-nag acknowledgements, each with its reason, in one place.
+
+cdk-nag 3.x is a CDK policy-validation plugin (``Validations.of(app).add_plugins(...)``) and
+findings are acknowledged with CDK's native ``Validations.of(construct).acknowledge(...)``.
+An acknowledgement applies to the construct and everything under it, and granular rules
+(IAM4, IAM5) must be acknowledged finding by finding (``AwsSolutions-IAM5[Resource::*]``):
+there is no blanket "all IAM5 findings" acknowledgement, so a new wildcard shows up.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Validations
+from constructs import IConstruct
+
+# Reasons reused on several constructs.
+XRAY_RESOURCE = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions; "
+    "AWS requires Resource '*' (added by active tracing)."
+)
+GSI_RESOURCE = (
+    "Query on the table's global secondary indexes: the grant covers <table ARN>/index/* of this "
+    "table only (indexes are declared in shared/orchestre/platform.py)."
+)
+OBJECTS_RESOURCE = (
+    "Object-level actions (Get/Put/Delete object, no version deletion) on the objects of this one "
+    "bucket: object keys are chosen at run time, so the resource is <bucket ARN>/*."
+)
+LAMBDA_RUNTIME = (
+    "Python 3.12 is pinned on purpose: the layer (make layer) is built with pip for "
+    "--python-version 3.12, and the runtime must match the layer's compiled wheels."
+)
+PUBLIC_ROUTE = (
+    "Public route declared in shared/orchestre/platform.py (public=True): sign-up, sign-up "
+    "confirmation, token issuance or the OpenAPI/Swagger documentation must be reachable "
+    "without a token."
+)
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def acknowledge_all(construct: IConstruct, rules: dict[str, str]) -> None:
+    for rule, reason in rules.items():
+        acknowledge(construct, rule, reason)

@@ -1,0 +1,166 @@
+"""Data stores built from the spec: DynamoDB tables, S3 buckets, SQS queues, the event bus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from .naming import pascal
+
+# French accounting and tax law: invoices are kept 10 years (Code de commerce L123-22).
+RETENTION_DAYS = 3653
+
+
+class Storage(Construct):
+    """Tables, buckets (plus their access-log bucket), queues and the custom event bus."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: Any) -> None:
+        super().__init__(scope, construct_id)
+        self.tables: dict[str, dynamodb.Table] = {}
+        self.buckets: dict[str, s3.Bucket] = {}
+        self.queues: dict[str, sqs.Queue] = {}
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+
+        for table in spec.TABLES:
+            self.tables[table.key] = self._table(table)
+
+        self.access_logs = self._access_logs_bucket() if spec.BUCKETS else None
+        for bucket in spec.BUCKETS:
+            self.buckets[bucket.key] = self._bucket(bucket)
+
+        for queue in spec.QUEUES:
+            self.queues[queue.key], self.dead_letter_queues[queue.key] = self._queue(queue)
+
+        self.event_bus = events.EventBus(self, "EventBus", description="Orchestre domain events")
+
+    # -- DynamoDB -----------------------------------------------------------------------
+    def _table(self, t: Any) -> dynamodb.Table:
+        string = dynamodb.AttributeType.STRING
+        table = dynamodb.Table(
+            self,
+            f"{pascal(t.key)}Table",
+            partition_key=dynamodb.Attribute(name=t.pk, type=string),
+            sort_key=dynamodb.Attribute(name=t.sk, type=string) if t.sk else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute=t.ttl_attribute,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for index in t.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(name=index.pk, type=string),
+                sort_key=dynamodb.Attribute(name=index.sk, type=string) if index.sk else None,
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+    # -- S3 -----------------------------------------------------------------------------
+    def _access_logs_bucket(self) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            # Server access logging only delivers to SSE-S3 buckets.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            versioned=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="archive-then-expire-access-logs",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(90),
+                        )
+                    ],
+                    expiration=Duration.days(RETENTION_DAYS),
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+        )
+        # cdk-nag S1 (access logging) treats the log destination of other buckets as compliant.
+        return bucket
+
+    def _bucket(self, b: Any) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            f"{pascal(b.key)}Bucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            versioned=b.versioned,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=f"{b.key}/",
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=self._retention_rules(b.versioned),
+        )
+
+    @staticmethod
+    def _retention_rules(versioned: bool) -> list[s3.LifecycleRule]:
+        """10-year retention: nothing current expires; old versions get cheaper, then go."""
+        rules = [
+            s3.LifecycleRule(
+                id="intelligent-tiering",
+                transitions=[
+                    s3.Transition(
+                        storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                        transition_after=Duration.days(30),
+                    )
+                ],
+                abort_incomplete_multipart_upload_after=Duration.days(7),
+            )
+        ]
+        if versioned:
+            rules.append(
+                s3.LifecycleRule(
+                    id="noncurrent-versions-to-archive",
+                    noncurrent_version_transitions=[
+                        s3.NoncurrentVersionTransition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(30),
+                        ),
+                        s3.NoncurrentVersionTransition(
+                            storage_class=s3.StorageClass.GLACIER,
+                            transition_after=Duration.days(90),
+                        ),
+                    ],
+                    # An overwritten or deleted document is still kept for the legal period.
+                    noncurrent_version_expiration=Duration.days(RETENTION_DAYS),
+                )
+            )
+        return rules
+
+    # -- SQS ----------------------------------------------------------------------------
+    def _queue(self, q: Any) -> tuple[sqs.Queue, sqs.Queue]:
+        name = pascal(q.key)
+        dlq = sqs.Queue(
+            self,
+            f"{name}DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        queue = sqs.Queue(
+            self,
+            f"{name}Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(q.visibility_timeout_s),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=q.max_receive_count),
+        )
+        return queue, dlq
