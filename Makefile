@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 .PHONY: install run test synth layer lint bench clean
 
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt constraints.txt
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/validation.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -r requirements/dev.txt -c constraints.txt
 	@# The project's own folders on the venv's path (no build step): shared/ (the layer), local/, infra/, the root.
