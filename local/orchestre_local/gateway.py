@@ -25,6 +25,7 @@ from orchestre import platform as spec
 from .functions import Containers, FunctionError
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+MAX_LAMBDA_PAYLOAD = 6 * 1024 * 1024  # a synchronous Lambda invocation's limit
 
 
 def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], bytes]:
@@ -85,8 +86,9 @@ class Gateway:
         headers = dict(headers or {})
         url = urlsplit(target)
         path = url.path or "/"
-        if body and len(body) > MAX_PAYLOAD:
-            return _problem(413, "PAYLOAD_TOO_LARGE", "The request exceeds 10 MB; use POST /v1/uploads.")
+        if body and len(body) > MAX_LAMBDA_PAYLOAD:
+            return _problem(413, "PAYLOAD_TOO_LARGE",
+                            "The request exceeds the 6 MB a function accepts; upload the file with POST /v1/uploads.")
         matched = spec.match_route(method, path)
         if matched is None:
             return _problem(404, "ROUTE_NOT_FOUND", f"No route {method} {path}.")

@@ -37,17 +37,8 @@ def provision(region: str) -> dict[str, str]:
             ddb.update_time_to_live(TableName=t.local_name,
                                     TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute})
 
-    s3 = boto3.client("s3", region_name=region)
-    for b in spec.BUCKETS:
-        s3.create_bucket(Bucket=b.local_name, CreateBucketConfiguration={"LocationConstraint": region})
-        if b.versioned:
-            s3.put_bucket_versioning(Bucket=b.local_name, VersioningConfiguration={"Status": "Enabled"})
-        s3.put_bucket_encryption(Bucket=b.local_name, ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-        s3.put_public_access_block(Bucket=b.local_name, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-
     env: dict[str, str] = {}
+    arns: dict[str, str] = {}
     sqs = boto3.client("sqs", region_name=region)
     for q in spec.QUEUES:
         dlq = sqs.create_queue(QueueName=f"{q.local_name}-dlq")["QueueUrl"]
@@ -57,6 +48,24 @@ def provision(region: str) -> dict[str, str]:
             "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{q.max_receive_count}"}}',
         })["QueueUrl"]
         env[q.env] = url
+        arns[q.key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    s3 = boto3.client("s3", region_name=region)
+    for b in spec.BUCKETS:
+        s3.create_bucket(Bucket=b.local_name, CreateBucketConfiguration={"LocationConstraint": region})
+        if b.versioned:
+            s3.put_bucket_versioning(Bucket=b.local_name, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(Bucket=b.local_name, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        s3.put_public_access_block(Bucket=b.local_name, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        if b.notifications:
+            s3.put_bucket_notification_configuration(Bucket=b.local_name, NotificationConfiguration={
+                "QueueConfigurations": [
+                    {"QueueArn": arns[queue], "Events": ["s3:ObjectCreated:*"],
+                     "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}}
+                    for prefix, queue in b.notifications
+                ]})
 
     boto3.client("events", region_name=region).create_event_bus(Name=spec.EVENT_BUS_LOCAL_NAME)
     boto3.client("ses", region_name=region).verify_email_identity(EmailAddress=spec.SES_SENDER_LOCAL)

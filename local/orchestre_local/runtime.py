@@ -30,6 +30,7 @@ class LocalPlatform:
         self.http = None
         self.gateway: Gateway | None = None
         self.env: dict[str, str] = {}
+        self.pollers: list = []
 
     @property
     def aws_url(self) -> str:
@@ -78,6 +79,10 @@ class LocalPlatform:
             extra[spec.USER_POOL_ENV], extra[spec.USER_POOL_CLIENT_ENV],
         )
         self.gateway = Gateway(authorizer, REGION)
+        from .events import QueuePoller
+
+        self.pollers = [QueuePoller(q, extra[q.env], self.gateway.containers, REGION).start()
+                        for q in spec.QUEUES if q.consumer]
         from .openapi import OUTPUT, write
 
         if not OUTPUT.exists():
@@ -88,6 +93,9 @@ class LocalPlatform:
         return self
 
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
         if self.gateway is not None:
             self.gateway.close()
         if self.http is not None:

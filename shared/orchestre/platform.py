@@ -41,6 +41,8 @@ class Bucket:
     env: str
     local_name: str
     versioned: bool = True
+    # (key prefix, queue key): ObjectCreated events under the prefix go to the queue
+    notifications: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Queue:
     local_name: str
     visibility_timeout_s: int = 60
     max_receive_count: int = 5  # then to the queue's dead-letter queue
+    consumer: str | None = None  # function invoked with batches (Lambda event source mapping)
+    batch_size: int = 5
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Function:
     memory_mb: int = 512
     timeout_s: int = 15
     schedule: str | None = None  # EventBridge schedule expression, if also run on a timer
+    layers: tuple[str, ...] = ("core",)  # keys of LAYERS
 
     @property
     def code_dir(self) -> Path:
@@ -95,6 +100,19 @@ class StateMachine:
         return REPO_ROOT / "workflows" / self.definition
 
 
+@dataclass(frozen=True)
+class Layer:
+    key: str
+    requirements: str  # file under requirements/
+    include_domain: bool  # ships shared/orchestre
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("core", "runtime.txt", True),
+    # saxonche and the official artefacts weigh ~130 MB: only the functions that validate carry them.
+    Layer("validation", "validation.txt", False),
+)
+
 GSI1 = Index("GSI1", "GSI1PK", "GSI1SK")
 GSI2 = Index("GSI2", "GSI2PK", "GSI2SK")
 
@@ -107,10 +125,13 @@ BUCKETS: tuple[Bucket, ...] = (
     # Original invoice files, rendered PDFs, attachments, directory exports.
     Bucket("documents", "DOCUMENTS_BUCKET", "orchestre-documents"),
     # EDI drops of technical accounts: inbound/<account>/..., outbound/<account>/...
-    Bucket("exchange", "EXCHANGE_BUCKET", "orchestre-exchange"),
+    Bucket("exchange", "EXCHANGE_BUCKET", "orchestre-exchange", notifications=(("inbound/", "flows"),)),
 )
 
-QUEUES: tuple[Queue, ...] = ()
+QUEUES: tuple[Queue, ...] = (
+    # Deposited files to integrate: API flows and EDI drops (S3 notifications).
+    Queue("flows", "FLOWS_QUEUE_URL", "orchestre-flows", visibility_timeout_s=180, consumer="deposit", batch_size=5),
+)
 
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
 EVENT_BUS_LOCAL_NAME = "orchestre-events"
@@ -156,6 +177,20 @@ FUNCTIONS: tuple[Function, ...] = (
         "Public directory of buyers and their billing rules; CSV export",
         (Route("/v1/directory/{proxy+}", ("GET",)),),
         schedule="cron(0 3 * * ? *)",  # daily regeneration of the CSV export
+    ),
+    Function(
+        "deposit",
+        "Validation service, flows (API and EDI drops), uploads, portal entry of invoices",
+        (
+            Route("/v1/validations", ("POST",)),
+            Route("/v1/uploads", ("POST",)),
+            Route("/v1/flows", ("POST",)),
+            Route("/v1/flows/{proxy+}", ("GET",)),
+            Route("/v1/invoices", ("POST",)),
+        ),
+        memory_mb=2048,  # Saxon's stylesheets and a full CPU share for schematron runs
+        timeout_s=60,
+        layers=("core", "validation"),
     ),
     Function(
         "docs",

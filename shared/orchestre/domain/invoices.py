@@ -195,3 +195,50 @@ class PortalInvoice(Command):
         if self.due_date and self.due_date < self.issue_date:
             raise ValueError("due_date is before issue_date")
         return self
+
+
+# --- stored invoices ------------------------------------------------------------------------
+
+
+class Channel(StrEnum):
+    API = "API"  # POST /v1/flows
+    EDI = "EDI"  # file dropped in the exchange bucket by a technical account
+    PORTAL = "PORTAL"  # POST /v1/invoices (typed invoice)
+
+
+class InvoiceFiles(Record):
+    original_key: str | None = None  # the deposited file, content-addressed (originals/<sha256>)
+    xml_key: str  # the invoice XML (CII or UBL)
+    pdf_key: str | None = None  # the readable PDF (Factur-X), when there is one
+    attachment_keys: dict[str, str] = Field(default_factory=dict)  # file name -> key
+
+
+class Invoice(Record):
+    invoice_id: str
+    number: str
+    type_code: str
+    billing_frame: str = "A1"
+    supplier_structure_id: str
+    supplier_identifier: str
+    buyer_structure_id: str
+    buyer_identifier: str
+    service_code: str | None = None
+    legal_commitment: str | None = None
+    issue_date: date
+    due_date: date | None = None
+    currency: str
+    amount_without_vat: Decimal | None = None
+    vat_amount: Decimal | None = None
+    amount_with_vat: Decimal
+    amount_due: Decimal | None = None
+    status: str = "DEPOSEE"
+    channel: Channel
+    flow_id: str | None = None
+    depositor_id: str
+    syntax: Syntax
+    profile: Profile | None = None
+    files: InvoiceFiles
+    document: InvoiceDocument
+    deposited_at: str
+    updated_at: str
+    version: int = 1

@@ -7,10 +7,39 @@ from . import aws
 BUCKET_ENV = "DOCUMENTS_BUCKET"
 
 
+class TooLarge(Exception):
+    def __init__(self, size: int):
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
 class DocumentStore:
+    def __init__(self, bucket_env: str = BUCKET_ENV):
+        self.bucket_env = bucket_env
+
     @property
     def bucket(self) -> str:
-        return aws.env(BUCKET_ENV)
+        return aws.env(self.bucket_env)
+
+    def get(self, key: str, max_bytes: int) -> bytes | None:
+        """The object's bytes, None if absent; ``TooLarge`` past ``max_bytes`` (read no further)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            out = aws.client("s3").get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        if out["ContentLength"] > max_bytes:
+            out["Body"].close()
+            raise TooLarge(out["ContentLength"])
+        return out["Body"].read(max_bytes + 1)
+
+    def presign_put(self, key: str, content_type: str, expires_in: int = 900) -> str:
+        return aws.client("s3").generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type}, ExpiresIn=expires_in
+        )
 
     def put(self, key: str, body: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
         aws.client("s3").put_object(
