@@ -5,11 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-LAYER := build/layer
+LAYERS := build/layers
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: install run test synth layer lint bench clean
+.PHONY: install run test synth layers openapi bench clean
 
 $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/validation.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,29 +22,29 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requireme
 install: $(STAMP)
 
 ## Start the whole platform locally: API on 127.0.0.1:3000, moto behind it, demo data.
-run: install
+run: install openapi
 	$(PY) -m orchestre_local
 
 ## Install everything and run every test (unit, HTTP, end-to-end, CDK synth, cdk-nag, cfn-lint).
-test: install
+test: install openapi
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
-## The Lambda layer: the domain package and its runtime dependencies, built for Lambda's Linux.
-$(LAYER)/.built: requirements/runtime.txt $(shell find shared/orchestre -name '*.py')
-	rm -rf $(LAYER) && mkdir -p $(LAYER)/python
-	$(PIP) install -q --disable-pip-version-check --target $(LAYER)/python \
-	  --platform manylinux2014_x86_64 --python-version 3.12 --implementation cp \
-	  --only-binary=:all: -r requirements/runtime.txt
-	cp -r shared/orchestre $(LAYER)/python/
-	find $(LAYER) -name '__pycache__' -prune -exec rm -rf {} +
+## The Lambda layers of the spec (core: domain + runtime deps; validation: saxonche and the
+## official artefacts), built for Lambda's Linux with pip: no Docker.
+$(LAYERS)/.built: requirements/runtime.txt requirements/validation.txt constraints.txt $(shell find shared/orchestre -name '*.py')
+	$(PY) -m orchestre_local.build layers $(LAYERS)
 	@touch $@
 
-layer: install $(LAYER)/.built
+layers: install $(LAYERS)/.built
 
 ## Synthesize the CloudFormation template without Docker or the CDK CLI.
-synth: layer
-	cd infra && ORCHESTRE_LAYER_DIR=../$(LAYER) ../$(PY) app.py
+synth: layers openapi
+	cd infra && ORCHESTRE_LAYERS_DIR=../$(LAYERS) ../$(PY) app.py
 	@echo "template: infra/cdk.out/Orchestre.template.json"
+
+## The OpenAPI document served by the docs function (built from every function's routes).
+openapi: install
+	$(PY) -m orchestre_local.openapi
 
 bench: install
 	$(PY) -m bench

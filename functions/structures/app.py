@@ -19,19 +19,23 @@ from orchestre.domain.models import (
     BillingParameters,
     CreateService,
     CreateStructure,
+    CreateTechnicalAccount,
+    CredentialSlot,
     RefuseAttachment,
     RequestAttachment,
     Service,
     Space,
     Structure,
+    TechnicalAccount,
     UpdateAttachment,
     UpdateService,
     UpdateStructure,
 )
-from orchestre.services.structures import StructureService
+from orchestre.services.structures import StructureService, TechnicalAccounts
 
 app = create_app()
 structures = StructureService()
+technical = TechnicalAccounts(structures)
 
 StructureId = Annotated[str, Path(max_length=64, description="The structure's id.")]
 UserId = Annotated[str, Path(max_length=64, description="The attached user's id.")]
@@ -191,6 +195,63 @@ def update_attachment(structure_id: StructureId, user_id: UserId, body: UpdateAt
 def deactivate(structure_id: StructureId, user_id: UserId) -> Response[Attachment]:
     attachment = structures.deactivate(caller(app), structure_id, user_id)
     return json_response(attachment, etag=attachment.version)
+
+
+# -- technical accounts ------------------------------------------------------------------
+
+TAG_T = "Technical accounts"
+AccountId = Annotated[str, Path(max_length=64)]
+
+
+class TechnicalAccountView(BaseModel):
+    account_id: str
+    structure_id: str
+    name: str
+    credentials: list[dict]
+    inbound_prefix: str
+    outbound_prefix: str
+    created_at: str
+
+
+class IssuedCredential(BaseModel):
+    account: TechnicalAccountView
+    credential: dict  # {"slot", "login", "password"}: the password is shown once
+
+
+def _account_view(a: TechnicalAccount) -> TechnicalAccountView:
+    return TechnicalAccountView(account_id=a.account_id, structure_id=a.structure_id, name=a.name,
+                                credentials=[{"slot": c.slot.value, "login": c.login, "created_at": c.created_at}
+                                             for c in a.credentials],
+                                inbound_prefix=a.inbound_prefix, outbound_prefix=a.outbound_prefix,
+                                created_at=a.created_at)
+
+
+@app.post("/v1/structures/<structure_id>/technical-accounts", tags=[TAG_T],
+          summary="Create a technical account for API and EDI integration (managers); the password is shown once",
+          responses={201: {"description": "Created"}})
+def create_technical(structure_id: StructureId, body: CreateTechnicalAccount) -> Response[IssuedCredential]:
+    account, credential = technical.create(caller(app), structure_id, body)
+    return json_response(IssuedCredential(account=_account_view(account), credential=credential), 201)
+
+
+@app.get("/v1/structures/<structure_id>/technical-accounts", tags=[TAG_T], summary="List technical accounts (managers)")
+def list_technical(structure_id: StructureId) -> Page[TechnicalAccountView]:
+    return Page(items=[_account_view(a) for a in technical.list(caller(app), structure_id)])
+
+
+@app.post("/v1/structures/<structure_id>/technical-accounts/<account_id>/credentials", tags=[TAG_T],
+          summary="Issue a second credential (rotation without downtime: switch, then revoke the old one)",
+          responses={201: {"description": "Created"}})
+def rotate_technical(structure_id: StructureId, account_id: AccountId) -> Response[IssuedCredential]:
+    account, credential = technical.rotate(caller(app), structure_id, account_id)
+    return json_response(IssuedCredential(account=_account_view(account), credential=credential), 201)
+
+
+@app.delete("/v1/structures/<structure_id>/technical-accounts/<account_id>/credentials/<slot>", tags=[TAG_T],
+            summary="Revoke a credential")
+def revoke_technical(structure_id: StructureId, account_id: AccountId,
+                     slot: Annotated[CredentialSlot, Path()]) -> TechnicalAccountView:
+    return _account_view(technical.revoke(caller(app), structure_id, account_id, slot.value))
 
 
 handler = make_handler(app)

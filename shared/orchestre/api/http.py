@@ -124,14 +124,26 @@ def _unsupported_media_type(event: dict) -> dict | None:
     return {"statusCode": 415, "headers": response.headers, "body": response.body, "isBase64Encoded": False}
 
 
+_principals: dict[str, str] = {}  # credential sub -> principal; immutable mapping, cached per container
+
+
 def caller(app: APIGatewayRestResolver) -> str:
-    """The authenticated user's id (``sub``), as API Gateway's Cognito authorizer passed it."""
+    """Who acts: the authenticated user (``sub`` from API Gateway's Cognito authorizer), or the
+    technical account a machine credential acts as."""
     context = app.current_event.raw_event.get("requestContext") or {}
     claims = (context.get("authorizer") or {}).get("claims") or {}
     sub = claims.get("sub")
     if not sub:
         raise Unauthenticated("A bearer token is required.", code="UNAUTHENTICATED", field="Authorization")
-    return sub
+    principal = _principals.get(sub)
+    if principal is None:
+        from ..repositories.structures import UserRepository
+
+        user = UserRepository().get(sub)
+        principal = user.acts_as if user is not None and user.acts_as else sub
+        if len(_principals) < 10_000:
+            _principals[sub] = principal
+    return principal
 
 
 def expected_version(app: APIGatewayRestResolver) -> int:

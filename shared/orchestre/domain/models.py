@@ -188,6 +188,48 @@ class User(Record):
     first_name: str
     last_name: str
     created_at: str
+    # A technical account's credential is a user that acts as the account (its attachments are the account's).
+    acts_as: str | None = None
+
+
+class CredentialSlot(StrEnum):
+    A = "a"
+    B = "b"
+
+
+class Credential(Record):
+    slot: CredentialSlot
+    login: str
+    user_id: str  # the identity provider's id of this credential
+    created_at: str
+
+
+class TechnicalAccount(Record):
+    """A machine account of a structure, for API and EDI integrators (compte technique)."""
+
+    account_id: str
+    structure_id: str
+    name: str
+    credentials: list[Credential] = Field(default_factory=list)  # one or two: rotation without downtime
+    created_at: str
+    created_by: str
+    version: int = 1
+
+    @property
+    def inbound_prefix(self) -> str:
+        return f"inbound/{self.account_id}/"
+
+    @property
+    def outbound_prefix(self) -> str:
+        return f"outbound/{self.account_id}/"
+
+
+class CreateTechnicalAccount(Command):
+    name: Name
+    permissions: Permissions = Field(
+        default_factory=lambda: {Space.INVOICES_ISSUED: Permission.MODIFICATION},
+        description="Per-space rights of the account (default: MODIFICATION on INVOICES_ISSUED).",
+    )
 
 
 Permissions = dict[Space, Permission]

@@ -75,6 +75,25 @@ class IdentityProvider:
                 raise InvalidInput("No account awaits confirmation for this email.", code="INVALID_CODE", field="email") from None
             raise
 
+    def create_machine_user(self, login: str, password: str) -> str:
+        """A confirmed user with a permanent password (technical account credential); returns its id."""
+        out = self._client.admin_create_user(
+            UserPoolId=self.pool_id, Username=login, MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": login}, {"Name": "email_verified", "Value": "true"}],
+        )
+        self._client.admin_set_user_password(UserPoolId=self.pool_id, Username=login, Password=password, Permanent=True)
+        attrs = {a["Name"]: a["Value"] for a in out["User"].get("Attributes", [])}
+        return attrs.get("sub") or self._client.admin_get_user(UserPoolId=self.pool_id, Username=login)["Username"]
+
+    def revoke(self, login: str) -> None:
+        """Sign the credential out everywhere (refresh tokens) and delete it."""
+        try:
+            self._client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=login)
+        except ClientError as exc:
+            if _code(exc) != "UserNotFoundException":
+                raise
+        self.delete(login)
+
     def delete(self, email: str) -> None:
         try:
             self._client.admin_delete_user(UserPoolId=self.pool_id, Username=email)

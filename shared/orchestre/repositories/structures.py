@@ -11,6 +11,7 @@ Single-table layout (table ``main``):
 | attachment | STRUCT#<id> | MEMBER#<user> | USER#<user> / MEMBER#<structure> | STRUCT#<id>#MEMBERS#<status> / <user> |
 | audit event | STRUCT#<id> | AUDIT#<at>#<rand> | | |
 | user | USER#<id> | PROFILE | | |
+| technical account | STRUCT#<id> | TECH#<account> | | |
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import secrets
 from typing import Any
 
 from ..domain.common import name_keys
-from ..domain.models import Attachment, AttachmentStatus, AuditEvent, Service, Structure, User
+from ..domain.models import Attachment, AttachmentStatus, AuditEvent, Service, Structure, TechnicalAccount, User
 from .dynamo import ConditionFailed, Page, Table, delete_op, put_op
 
 DIRECTORY_IDS = "DIRID#PUBLIC"
@@ -202,6 +203,39 @@ class StructureRepository:
     def list_user_attachments(self, user_id: str, limit: int = 100, page_token: str | None = None) -> Page:
         return self.table.query(f"USER#{user_id}", index="GSI1", begins_with="MEMBER#", limit=limit, page_token=page_token)
 
+    # -- technical accounts --------------------------------------------------------------
+
+    def _technical_item(self, account: TechnicalAccount) -> dict[str, Any]:
+        item = {"PK": structure_pk(account.structure_id), "SK": f"TECH#{account.account_id}", "type": "TECHNICAL"}
+        item.update(account.model_dump(mode="json", exclude_none=True))
+        return item
+
+    def create_technical(self, account: TechnicalAccount, membership: Attachment, credential_user: User,
+                         audit: AuditEvent) -> None:
+        self.table.transact([
+            put_op(self._technical_item(account), "attribute_not_exists(PK)"),
+            put_op(self._attachment_item(membership), "attribute_not_exists(PK)"),
+            put_op(UserRepository.item(credential_user), "attribute_not_exists(PK)"),
+            self._audit_op(audit),
+        ])
+
+    def save_technical(self, account: TechnicalAccount, expected_version: int, audit: AuditEvent,
+                       new_user: User | None = None) -> None:
+        """Replace the account if nobody changed it since ``expected_version`` (ConditionFailed)."""
+        ops = [self._versioned_put(self._technical_item(account), expected_version)]
+        if new_user is not None:
+            ops.append(put_op(UserRepository.item(new_user), "attribute_not_exists(PK)"))
+        ops.append(self._audit_op(audit))
+        self.table.transact(ops)
+
+    def get_technical(self, structure_id: str, account_id: str) -> TechnicalAccount | None:
+        item = self.table.get(structure_pk(structure_id), f"TECH#{account_id}")
+        return TechnicalAccount.model_validate(item) if item else None
+
+    def list_technical(self, structure_id: str) -> list[TechnicalAccount]:
+        page = self.table.query(structure_pk(structure_id), begins_with="TECH#", limit=100)
+        return [TechnicalAccount.model_validate(i) for i in page.items]
+
     # -- audit ---------------------------------------------------------------------------
 
     def list_audit(self, structure_id: str, limit: int, page_token: str | None) -> tuple[list[AuditEvent], str | None]:
@@ -233,9 +267,13 @@ class UserRepository:
     def __init__(self, table: Table | None = None):
         self.table = table or Table()
 
+    @staticmethod
+    def item(user: User) -> dict[str, Any]:
+        return {"PK": f"USER#{user.user_id}", "SK": "PROFILE", "type": "USER",
+                **user.model_dump(mode="json", exclude_none=True)}
+
     def create(self, user: User) -> None:
-        item = {"PK": f"USER#{user.user_id}", "SK": "PROFILE", "type": "USER", **user.model_dump(mode="json")}
-        self.table.put(item, "attribute_not_exists(PK)")
+        self.table.put(self.item(user), "attribute_not_exists(PK)")
 
     def get(self, user_id: str) -> User | None:
         item = self.table.get(f"USER#{user_id}", "PROFILE")

@@ -336,3 +336,103 @@ class StructureService:
     def audit(self, user_id: str, structure_id: str, limit: int, page_token: str | None):
         self._load_as_manager(user_id, structure_id)
         return self.repo.list_audit(structure_id, limit, page_token)
+
+
+class TechnicalAccounts:
+    """Machine accounts of a structure: created by managers, credentials rotated without downtime.
+
+    An account is a member of its structure (an attachment with per-space rights), so the access
+    rules are the same as for people. It holds one or two credentials (slots a and b), each a
+    user of the identity provider that acts as the account: issue the second credential, switch
+    the integration to it, then revoke the first.
+    """
+
+    def __init__(self, structures: StructureService | None = None, idp=None):
+        from ..repositories.identity import IdentityProvider
+
+        self.structures = structures or StructureService()
+        self.repo = self.structures.repo
+        self.idp = idp or IdentityProvider()
+
+    def _new_credential(self, account_id: str, slot) -> tuple[object, str, object]:
+        import secrets
+
+        from ..domain.models import Credential, User
+
+        login = f"{account_id}.{slot.value}@technical.orchestre.invalid"
+        password = secrets.token_urlsafe(24) + "aA1"
+        user_id = self.idp.create_machine_user(login, password)
+        at = now_iso()
+        credential = Credential(slot=slot, login=login, user_id=user_id, created_at=at)
+        user = User(user_id=user_id, email=login, first_name="Compte", last_name="technique", created_at=at,
+                    acts_as=account_id)
+        return credential, password, user
+
+    def create(self, user_id: str, structure_id: str, cmd) -> tuple[object, dict]:
+        from ..domain.models import CredentialSlot, TechnicalAccount
+
+        structure, _ = self.structures._load_as_manager(user_id, structure_id)
+        _check_permissions(structure, cmd.permissions)
+        account_id = new_id()
+        credential, password, cred_user = self._new_credential(account_id, CredentialSlot.A)
+        at = now_iso()
+        account = TechnicalAccount(account_id=account_id, structure_id=structure_id, name=cmd.name,
+                                   credentials=[credential], created_at=at, created_by=user_id)
+        membership = Attachment(structure_id=structure_id, user_id=account_id, role=Role.USER,
+                                status=AttachmentStatus.VALIDEE, permissions=cmd.permissions, requested_at=at,
+                                decided_at=at, decided_by=user_id, message=f"Technical account {cmd.name}")
+        try:
+            self.repo.create_technical(account, membership, cred_user, self.structures._audit(
+                structure_id, user_id, "TECHNICAL_ACCOUNT_CREATED", account_id, name=cmd.name))
+        except Exception:
+            self.idp.revoke(credential.login)  # no orphan credential
+            raise
+        return account, {"login": credential.login, "password": password, "slot": credential.slot.value}
+
+    def _account(self, user_id: str, structure_id: str, account_id: str):
+        self.structures._load_as_manager(user_id, structure_id)
+        account = self.repo.get_technical(structure_id, account_id)
+        if account is None:
+            raise NotFound("No such technical account.", code="TECHNICAL_ACCOUNT_NOT_FOUND", field="account_id")
+        return account
+
+    def list(self, user_id: str, structure_id: str):
+        self.structures._load_as_manager(user_id, structure_id)
+        return self.repo.list_technical(structure_id)
+
+    def rotate(self, user_id: str, structure_id: str, account_id: str) -> tuple[object, dict]:
+        """Issue a credential in the free slot; the existing one keeps working until revoked."""
+        from ..domain.models import CredentialSlot
+
+        account = self._account(user_id, structure_id, account_id)
+        used = {c.slot for c in account.credentials}
+        free = [s for s in CredentialSlot if s not in used]
+        if not free:
+            raise Conflict("Both credential slots are in use: revoke the old credential first.",
+                           code="CREDENTIAL_SLOTS_FULL")
+        credential, password, cred_user = self._new_credential(account_id, free[0])
+        updated = account.model_copy(update={"credentials": [*account.credentials, credential],
+                                             "version": account.version + 1})
+        try:
+            self.repo.save_technical(updated, account.version, self.structures._audit(
+                structure_id, user_id, "TECHNICAL_CREDENTIAL_ISSUED", account_id, slot=credential.slot.value),
+                new_user=cred_user)
+        except ConditionFailed:
+            self.idp.revoke(credential.login)
+            raise _changed_since_read() from None
+        return updated, {"login": credential.login, "password": password, "slot": credential.slot.value}
+
+    def revoke(self, user_id: str, structure_id: str, account_id: str, slot: str):
+        account = self._account(user_id, structure_id, account_id)
+        target = next((c for c in account.credentials if c.slot.value == slot), None)
+        if target is None:
+            raise NotFound("No credential in this slot.", code="CREDENTIAL_NOT_FOUND", field="slot")
+        updated = account.model_copy(update={"credentials": [c for c in account.credentials if c is not target],
+                                             "version": account.version + 1})
+        try:
+            self.repo.save_technical(updated, account.version, self.structures._audit(
+                structure_id, user_id, "TECHNICAL_CREDENTIAL_REVOKED", account_id, slot=slot))
+        except ConditionFailed:
+            raise _changed_since_read() from None
+        self.idp.revoke(target.login)
+        return updated
