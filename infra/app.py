@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Synthesize the Orchestre stack into cdk.out/ (no Docker, no CDK CLI needed).
 
-    ORCHESTRE_LAYER_DIR=../build/layer python app.py     # what `make synth` runs
+    ORCHESTRE_LAYERS_DIR=../build/layers python app.py     # what `make synth` runs
 
 cdk-nag's AwsSolutions pack runs as a validation plugin: synthesis fails on any
 unacknowledged finding and the report lands in cdk.out/validation-report.json.
@@ -20,12 +20,15 @@ from orchestre_infra import build_app  # noqa: E402
 
 
 def main() -> None:
-    # A relative ORCHESTRE_LAYER_DIR is taken from the current directory (make: infra/).
-    layer_dir = Path(os.environ.get("ORCHESTRE_LAYER_DIR") or HERE.parent / "build" / "layer")
-    layer_dir = layer_dir.resolve()
+    # One folder per spec layer (<dir>/<key>/python/...), as `make layers` builds them.
+    # A relative ORCHESTRE_LAYERS_DIR is taken from the current directory (make: infra/).
+    if os.environ.get("ORCHESTRE_LAYER_DIR") and not os.environ.get("ORCHESTRE_LAYERS_DIR"):
+        sys.exit("ORCHESTRE_LAYER_DIR (one layer) is gone: set ORCHESTRE_LAYERS_DIR (make layers)")
+    layers_dir = Path(os.environ.get("ORCHESTRE_LAYERS_DIR") or HERE.parent / "build" / "layers")
+    layers_dir = layers_dir.resolve()
     # The CDK CLI sets CDK_OUTDIR; otherwise write next to this file (cdk.json's "output").
     outdir = os.environ.get("CDK_OUTDIR") or str(HERE / "cdk.out")
-    app, _ = build_app(layer_dir=layer_dir, outdir=outdir)
+    app, _ = build_app(layers_dir=layers_dir, outdir=outdir)
     try:
         app.synth()
     except RuntimeError as exc:

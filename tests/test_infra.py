@@ -1,13 +1,16 @@
 """The CDK app: synthesized once, then checked against the spec, cdk-nag and cfn-lint.
 
 Expectations are derived from ``orchestre.platform`` (the spec), so adding a table, a
-bucket, a function, a route, a queue or a workflow there is checked here without edits.
+bucket, a layer, a function, a route, a queue (with its consumer), a bucket notification or a
+workflow there is checked here without edits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import types
@@ -32,27 +35,44 @@ from constructs import Construct  # noqa: E402
 from orchestre import platform  # noqa: E402
 from orchestre_infra import build_app  # noqa: E402
 from orchestre_infra.api import STAGE_NAME  # noqa: E402
-from orchestre_infra.naming import pascal  # noqa: E402
+from orchestre_infra.compute import MAX_UNZIPPED_BYTES  # noqa: E402
+from orchestre_infra.naming import logical_id, pascal  # noqa: E402
 
 CFN_LINT_REGIONS = ["eu-west-3"]  # Paris
 # cfn-lint findings tolerated, each with its reason. Everything else (errors and warnings) fails.
 CFN_LINT_IGNORED = {
     # lambda.Function and sfn.StateMachine always add DependsOn [role, role default policy]
     # so that the policy exists before first use; the role is also referenced by GetAtt,
-    # which makes that half of the DependsOn redundant. Harmless, not controllable from the L2.
+    # which makes that half of the DependsOn redundant. Likewise Custom::S3BucketNotifications
+    # depends on the destination queue construct so as to wait for its queue policy (S3 checks
+    # it can send when the configuration is written); the queue half is redundant with the
+    # GetAtt of its ARN. Harmless, not controllable from the L2s.
     "W3005": lambda match: "enforced by a 'GetAtt'" in match.message
-    and match.message.endswith(("/Properties/Role'", "/Properties/RoleArn'")),
+    and (
+        match.message.endswith(("/Properties/Role'", "/Properties/RoleArn'"))
+        or (
+            "/Properties/NotificationConfiguration/QueueConfigurations/" in match.message
+            and match.message.endswith("/QueueArn'")
+        )
+    ),
 }
 
 
 # -- fixtures --------------------------------------------------------------------------------
-def _copy_package(dest: Path) -> Path:
-    """A layer folder like `make layer` makes, without pip: python/orchestre only."""
-    shutil.copytree(
-        REPO / "shared" / "orchestre",
-        dest / "python" / "orchestre",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-    )
+def _layers_dir(dest: Path, layers) -> Path:
+    """Layer folders like `make layers` makes, without pip: <key>/python/ for every spec layer,
+    the domain package where the layer ships it, a placeholder file otherwise."""
+    for layer in layers:
+        python = dest / layer.key / "python"
+        if layer.include_domain:
+            shutil.copytree(
+                REPO / "shared" / "orchestre",
+                python / "orchestre",
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+        else:
+            python.mkdir(parents=True)
+            (python / "PLACEHOLDER.txt").write_text(f"{layer.key}: {layer.requirements}\n")
     return dest
 
 
@@ -73,7 +93,7 @@ def _synthesize(tmp: Path, **kwargs) -> types.SimpleNamespace:
     """Build the app exactly as infra/app.py does (cdk-nag plugin registered) and synthesize."""
     spec = kwargs.get("spec", platform)
     app, stack = build_app(
-        layer_dir=_copy_package(tmp / "layer"),
+        layers_dir=_layers_dir(tmp / "layers", spec.LAYERS),
         functions_root=_functions_root(tmp / "functions", spec.FUNCTIONS),
         outdir=tmp / "cdk.out",
         **kwargs,
@@ -118,11 +138,21 @@ def _findings(report) -> list[str]:
 
 
 def _functions_by_name(resources: dict) -> dict[str, tuple[str, dict]]:
+    """The spec's functions (not the CDK's own handlers, such as the bucket notifications one)."""
     out = {}
     for lid, r in _of_type(resources, "AWS::Lambda::Function").items():
-        name = r["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        out[name] = (lid, r["Properties"])
+        name = r["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
+        if name is not None:
+            out[name] = (lid, r["Properties"])
     return out
+
+
+def _spec_with(**changes) -> types.SimpleNamespace:
+    """A copy of the spec's constants with some replaced."""
+    spec = types.SimpleNamespace(**{n: getattr(platform, n) for n in dir(platform) if n.isupper()})
+    for name, value in changes.items():
+        setattr(spec, name, value)
+    return spec
 
 
 # -- cdk-nag and cfn-lint ------------------------------------------------------------------
@@ -321,8 +351,9 @@ def test_user_pool_client(template):
 def test_one_function_per_spec_entry(resources):
     functions = _functions_by_name(resources)
     assert sorted(functions) == sorted(f.name for f in platform.FUNCTIONS)
-    (layer_id,) = _of_type(resources, "AWS::Lambda::LayerVersion")
-    assert resources[layer_id]["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    # Plus the CDK's handler of Custom::S3BucketNotifications when a bucket notifies a queue.
+    cdk_handlers = 1 if any(b.notifications for b in platform.BUCKETS) else 0
+    assert len(_of_type(resources, "AWS::Lambda::Function")) == len(functions) + cdk_handlers
     expected_env = {t.env for t in platform.TABLES} | {b.env for b in platform.BUCKETS}
     expected_env |= {
         platform.EVENT_BUS_ENV,
@@ -338,7 +369,6 @@ def test_one_function_per_spec_entry(resources):
         assert props["Handler"] == "app.handler"
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["x86_64"]
-        assert props["Layers"] == [{"Ref": layer_id}]
         assert props["MemorySize"] == spec_fn.memory_mb
         assert props["Timeout"] == spec_fn.timeout_s
         assert props["TracingConfig"] == {"Mode": "Active"}
@@ -355,6 +385,22 @@ def test_function_log_groups_have_retention(resources):
         assert log_group["Properties"]["RetentionInDays"] > 0, name
 
 
+def test_layers_per_function(synth, resources):
+    """One layer version per spec layer; each function carries exactly its spec's layers, in order."""
+    layers = _of_type(resources, "AWS::Lambda::LayerVersion")
+    assert len(layers) == len(platform.LAYERS)
+    layer_ids = {l.key: logical_id(synth.stack.compute.layers[l.key]) for l in platform.LAYERS}
+    for layer in platform.LAYERS:
+        props = layers[layer_ids[layer.key]]["Properties"]
+        assert props["CompatibleRuntimes"] == ["python3.12"]
+        assert props["CompatibleArchitectures"] == ["x86_64"]
+        assert layer.requirements in props["Description"]
+    functions = _functions_by_name(resources)
+    for spec_fn in platform.FUNCTIONS:
+        _, props = functions[spec_fn.name]
+        assert props["Layers"] == [{"Ref": layer_ids[key]} for key in spec_fn.layers], spec_fn.name
+
+
 def _role_statements(resources: dict, function_props: dict) -> list[dict]:
     role = function_props["Role"]["Fn::GetAtt"][0]
     assert not resources[role]["Properties"].get("ManagedPolicyArns"), "managed policy on a role"
@@ -366,16 +412,49 @@ def _role_statements(resources: dict, function_props: dict) -> list[dict]:
     ]
 
 
-def test_function_grants(resources):
+def _allows(statements: list[dict], action: str, resource) -> bool:
+    def listed(value):
+        return value if isinstance(value, list) else [value]
+
+    return any(
+        st["Effect"] == "Allow" and action in listed(st["Action"]) and resource in listed(st["Resource"])
+        for st in statements
+    )
+
+
+def _arn(lid: str) -> dict:
+    return {"Fn::GetAtt": [lid, "Arn"]}
+
+
+SQS_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+
+
+def test_function_grants(synth, resources):
+    storage = synth.stack.storage
     functions = _functions_by_name(resources)
+    bus = _arn(logical_id(storage.event_bus))
     for name, (_, props) in functions.items():
+        statements = _role_statements(resources, props)
         actions = {
             a
-            for st in _role_statements(resources, props)
+            for st in statements
             for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
         }
-        assert {"dynamodb:Query", "dynamodb:PutItem", "s3:GetObject", "s3:PutObject"} <= actions
-        assert "events:PutEvents" in actions
+        for t in platform.TABLES:
+            table = _arn(logical_id(storage.tables[t.key]))
+            for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"):
+                assert _allows(statements, action, table), (name, t.key, action)
+        for b in platform.BUCKETS:
+            objects = {"Fn::Join": ["", [_arn(logical_id(storage.buckets[b.key])), "/*"]]}
+            for action in ("s3:GetObject", "s3:PutObject"):
+                assert _allows(statements, action, objects), (name, b.key, action)
+        assert _allows(statements, "events:PutEvents", bus), name
+        for q in platform.QUEUES:
+            queue = _arn(logical_id(storage.queues[q.key]))
+            assert _allows(statements, "sqs:SendMessage", queue), (name, q.key)  # anyone may enqueue
+            consumes = [_allows(statements, action, queue) for action in SQS_CONSUME]
+            if q.consumer is not None:  # only the consumer takes messages off the queue
+                assert consumes == [name == q.consumer] * len(SQS_CONSUME), (name, q.key)
         assert "s3:DeleteObjectVersion" not in actions  # 10-year retention: no purge
         cognito_admin = {a for a in actions if a.startswith("cognito-idp:")}
         if name == "accounts":
@@ -388,6 +467,90 @@ def test_function_grants(resources):
             }
         else:
             assert cognito_admin == set(), name
+
+
+# -- queues and bucket notifications -----------------------------------------------------------
+def test_queue_consumers(synth, resources):
+    """Every queue with a consumer feeds it in batches of the spec's size, with partial failures."""
+    functions = _functions_by_name(resources)
+    mappings = list(_of_type(resources, "AWS::Lambda::EventSourceMapping").values())
+    consumed = [q for q in platform.QUEUES if q.consumer]
+    assert len(mappings) == len(consumed)
+    for q in consumed:
+        queue_id = logical_id(synth.stack.storage.queues[q.key])
+        function_id, function_props = functions[q.consumer]
+        (mapping,) = [
+            m["Properties"] for m in mappings if m["Properties"]["EventSourceArn"] == _arn(queue_id)
+        ]
+        assert mapping["FunctionName"] == {"Ref": function_id}, q.key
+        assert mapping["BatchSize"] == q.batch_size, q.key
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], q.key
+        assert mapping.get("Enabled", True) is True, q.key
+        # AWS: the visibility timeout at least 6 x the consumer's timeout (retries when throttled).
+        visibility = resources[queue_id]["Properties"]["VisibilityTimeout"]
+        assert visibility == q.visibility_timeout_s
+        assert visibility >= 6 * function_props["Timeout"], (q.key, visibility, function_props["Timeout"])
+
+
+def test_queues_dead_letters_and_alarms(synth, resources):
+    storage = synth.stack.storage
+    alarms = list(_of_type(resources, "AWS::CloudWatch::Alarm").values())
+    for q in platform.QUEUES:
+        queue = resources[logical_id(storage.queues[q.key])]["Properties"]
+        dlq_id = logical_id(storage.dead_letter_queues[q.key])
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": _arn(dlq_id),
+            "maxReceiveCount": q.max_receive_count,
+        }
+        for props in (queue, resources[dlq_id]["Properties"]):
+            assert props["SqsManagedSseEnabled"] is True and "KmsMasterKeyId" not in props, q.key
+        assert any(
+            a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            and a["Properties"]["Namespace"] == "AWS/SQS"
+            and a["Properties"]["Dimensions"]
+            == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+            for a in alarms
+        ), q.key
+
+
+def test_bucket_notifications(synth, resources):
+    """ObjectCreated under each prefix goes to its queue (EDI drops under inbound/ to flows), and
+    each queue lets S3 send from that bucket only. SSE-SQS queues: no KMS key policy needed."""
+    storage = synth.stack.storage
+    configs = {
+        json.dumps(r["Properties"]["BucketName"]): r["Properties"]
+        for r in _of_type(resources, "Custom::S3BucketNotifications").values()
+    }
+    notifying = [b for b in platform.BUCKETS if b.notifications]
+    assert len(configs) == len(notifying)
+    assert any(("inbound/", "flows") in b.notifications for b in notifying)  # the EDI drop, at least
+    queue_policies = list(_of_type(resources, "AWS::SQS::QueuePolicy").values())
+    for b in notifying:
+        bucket_id = logical_id(storage.buckets[b.key])
+        props = configs[json.dumps({"Ref": bucket_id})]
+        assert props["NotificationConfiguration"] == {
+            "QueueConfigurations": [
+                {
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                    "QueueArn": _arn(logical_id(storage.queues[queue_key])),
+                }
+                for prefix, queue_key in b.notifications
+            ]
+        }, b.key
+        for _, queue_key in b.notifications:
+            queue_id = logical_id(storage.queues[queue_key])
+            assert "KmsMasterKeyId" not in resources[queue_id]["Properties"]
+            assert any(
+                st["Effect"] == "Allow"
+                and st["Principal"] == {"Service": "s3.amazonaws.com"}
+                and "sqs:SendMessage" in st["Action"]
+                and st["Resource"] == _arn(queue_id)
+                and st["Condition"] == {"ArnLike": {"aws:SourceArn": _arn(bucket_id)}}
+                for p in queue_policies
+                if p["Properties"]["Queues"] == [{"Ref": queue_id}]
+                for st in p["Properties"]["PolicyDocument"]["Statement"]
+            ), (b.key, queue_key)
 
 
 def test_schedules(resources):
@@ -514,7 +677,7 @@ def test_outputs(template):
     assert expected <= set(outputs)
 
 
-# -- spec features not used yet: queues and workflows ------------------------------------------
+# -- spec features not used yet: a queue without a consumer, workflows ----------------------
 @pytest.fixture(scope="module")
 def extended(tmp_path_factory):
     """The spec plus one queue and one workflow, to check the code paths later work will use."""
@@ -536,9 +699,8 @@ def extended(tmp_path_factory):
             }
         )
     )
-    names = [n for n in dir(platform) if n.isupper()]
-    spec = types.SimpleNamespace(**{n: getattr(platform, n) for n in names})
-    spec.QUEUES = (*platform.QUEUES, platform.Queue("canary", "CANARY_QUEUE_URL", "orchestre-canary"))
+    canary = platform.Queue("canary", "CANARY_QUEUE_URL", "orchestre-canary")
+    spec = _spec_with(QUEUES=(*platform.QUEUES, canary))
     spec.STATE_MACHINES = (
         *platform.STATE_MACHINES,
         platform.StateMachine(
@@ -591,11 +753,10 @@ def test_workflow_placeholders_must_be_mapped(tmp_path):
     workflows.mkdir()
     (workflows / "w.asl.json").write_text('{"StartAt": "A", "States": {"A": {"Type": "Task", '
                                           '"Resource": "${Missing}", "End": true}}}')
-    spec = types.SimpleNamespace(**{n: getattr(platform, n) for n in dir(platform) if n.isupper()})
-    spec.STATE_MACHINES = (platform.StateMachine("w", "W_ARN", "w", "w.asl.json", {}),)
+    spec = _spec_with(STATE_MACHINES=(platform.StateMachine("w", "W_ARN", "w", "w.asl.json", {}),))
     with pytest.raises(ValueError, match="Missing"):
         build_app(
-            layer_dir=_copy_package(tmp_path / "layer"),
+            layers_dir=_layers_dir(tmp_path / "layers", spec.LAYERS),
             functions_root=_functions_root(tmp_path / "functions", spec.FUNCTIONS),
             workflows_root=workflows,
             outdir=tmp_path / "cdk.out",
@@ -615,3 +776,75 @@ def test_gateway_errors_are_problems(resources):
         assert props["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
         body = json.loads(props["ResponseTemplates"]["application/json"])
         assert body["code"] == code and body["correlation_id"] == "$context.requestId"
+
+
+# The function with the most layers (deposit: core + validation) and the first consumed queue.
+HEAVIEST = max(platform.FUNCTIONS, key=lambda f: len(f.layers))
+CONSUMED = next(q for q in platform.QUEUES if q.consumer)
+
+
+def function_timeout(queue) -> int:
+    return platform.function(queue.consumer).timeout_s
+
+
+def _heaviest_with(**changes):
+    return tuple(dataclasses.replace(f, **changes) if f == HEAVIEST else f for f in platform.FUNCTIONS)
+
+
+def _consumed_with(**changes):
+    return tuple(dataclasses.replace(q, **changes) if q == CONSUMED else q for q in platform.QUEUES)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"FUNCTIONS": _heaviest_with(layers=("core", "saxon"))}, ValueError, "unknown layers"),
+        ({"FUNCTIONS": _heaviest_with(layers=("core",) * 6)}, ValueError, "listed twice"),
+        ({"QUEUES": _consumed_with(consumer="nobody")}, ValueError, "consumer 'nobody'"),
+        (
+            {"QUEUES": _consumed_with(visibility_timeout_s=function_timeout(CONSUMED) - 1)},
+            ValueError,
+            "shorter than the timeout",
+        ),
+        (
+            {"BUCKETS": tuple(dataclasses.replace(b, notifications=(("in/", "nope"),))
+                              for b in platform.BUCKETS)},
+            ValueError,
+            "unknown queue 'nope'",
+        ),
+        (
+            {"LAYERS": (*platform.LAYERS, platform.Layer("pdf", "pdf.txt", False))},
+            FileNotFoundError,
+            "make layers",
+        ),
+    ],
+    ids=["unknown-layer", "layer-twice", "unknown-consumer", "short-visibility", "unknown-queue",
+         "layer-not-built"],
+)
+def test_spec_errors_fail_the_synthesis(tmp_path, changes, error, match):
+    """A spec the deployment would reject (or that cannot work) fails at synthesis, with the reason."""
+    spec = _spec_with(**changes)
+    built = [l for l in spec.LAYERS if l.key != "pdf"]  # "pdf": in the spec, not built
+    with pytest.raises(error, match=match):
+        build_app(
+            layers_dir=_layers_dir(tmp_path / "layers", built),
+            functions_root=_functions_root(tmp_path / "functions", spec.FUNCTIONS),
+            outdir=tmp_path / "cdk.out",
+            spec=spec,
+            nag=False,
+        )
+
+
+def test_layers_over_the_lambda_size_quota_fail_the_synthesis(tmp_path):
+    """Code plus layers over 250 MB unzipped is refused at synthesis, not at deployment."""
+    layers = _layers_dir(tmp_path / "layers", platform.LAYERS)
+    with open(layers / HEAVIEST.layers[-1] / "python" / "heavy.bin", "wb") as f:
+        f.truncate(MAX_UNZIPPED_BYTES)  # sparse: its size without the disk space
+    expected = f"function '{HEAVIEST.name}': code and layers {list(HEAVIEST.layers)}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        build_app(
+            layers_dir=layers,
+            functions_root=_functions_root(tmp_path / "functions", platform.FUNCTIONS),
+            outdir=tmp_path / "cdk.out",
+            nag=False,
+        )

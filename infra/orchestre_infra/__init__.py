@@ -29,7 +29,7 @@ def cdk_json_context() -> dict[str, Any]:
 
 def build_app(
     *,
-    layer_dir: str | Path,
+    layers_dir: str | Path,
     functions_root: str | Path | None = None,
     workflows_root: str | Path | None = None,
     outdir: str | Path | None = None,
@@ -38,6 +38,9 @@ def build_app(
     nag: bool = True,
 ) -> tuple[cdk.App, OrchestreStack]:
     """The App with the Orchestre stack, cdk-nag AwsSolutions registered as a validation plugin.
+
+    ``layers_dir`` holds one folder per layer of the spec (``<layers_dir>/<key>/python/...``),
+    as ``python -m orchestre_local.build layers`` (make layers) writes them.
 
     With ``nag`` the synthesis fails on any unacknowledged AwsSolutions finding (errors and
     warnings alike) and the report is written to <outdir>/validation-report.json.
@@ -50,7 +53,7 @@ def build_app(
     stack = OrchestreStack(
         app,
         STACK_NAME,
-        layer_dir=layer_dir,
+        layers_dir=layers_dir,
         functions_root=functions_root,
         workflows_root=workflows_root,
         spec=spec,

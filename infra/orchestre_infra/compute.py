@@ -13,6 +13,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -27,6 +28,12 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 FUNCTION_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", "tests"]
 LAYER_EXCLUDES = ["__pycache__", "*.pyc", ".built"]  # .built: the Makefile's stamp
+# Lambda quotas: layers per function, and function code plus all its layers, unzipped.
+MAX_LAYERS_PER_FUNCTION = 5
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+# Queue event sources: Lambda waits up to this long to fill a batch (fewer, fuller invocations of
+# the consumer, hence fewer concurrent environments and cold starts during a burst of EDI drops).
+MAX_BATCHING_WINDOW = Duration.seconds(5)
 METRICS_NAMESPACE = "Orchestre"
 LOG_LEVEL = "INFO"
 
@@ -60,6 +67,35 @@ S3_BUCKET_ACTIONS = ["s3:ListBucket", "s3:GetBucketLocation"]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
+def tree_size(path: Path, exclude: tuple[str, ...] = ("__pycache__",)) -> int:
+    """Bytes of the regular files under ``path`` (what Lambda counts once unzipped)."""
+    total = 0
+    for f in Path(path).rglob("*"):
+        if f.is_file() and not f.is_symlink() and not any(part in exclude for part in f.parts):
+            total += f.stat().st_size
+    return total
+
+
+def check_function_layers(spec: Any, layer_sizes: dict[str, int], code_sizes: dict[str, int]) -> None:
+    """Each function names known layers, within Lambda's count and unzipped size quotas."""
+    for f in spec.FUNCTIONS:
+        unknown = [k for k in f.layers if k not in layer_sizes]
+        if unknown:
+            raise ValueError(f"function {f.name!r}: unknown layers {unknown} (LAYERS: {sorted(layer_sizes)})")
+        if len(set(f.layers)) != len(f.layers):
+            raise ValueError(f"function {f.name!r}: a layer is listed twice in {f.layers}")
+        if len(f.layers) > MAX_LAYERS_PER_FUNCTION:
+            raise ValueError(
+                f"function {f.name!r}: {len(f.layers)} layers, Lambda allows {MAX_LAYERS_PER_FUNCTION}"
+            )
+        size = code_sizes[f.name] + sum(layer_sizes[k] for k in f.layers)
+        if size > MAX_UNZIPPED_BYTES:
+            raise ValueError(
+                f"function {f.name!r}: code and layers {list(f.layers)} weigh {size / 2**20:.0f} MiB "
+                f"unzipped, over Lambda's {MAX_UNZIPPED_BYTES // 2**20} MiB"
+            )
+
+
 class Compute(Construct):
     def __init__(
         self,
@@ -67,7 +103,7 @@ class Compute(Construct):
         construct_id: str,
         *,
         spec: Any,
-        layer_dir: Path,
+        layers_dir: Path,
         functions_root: Path,
         workflows_root: Path,
         storage: Storage,
@@ -81,14 +117,32 @@ class Compute(Construct):
         self.schedules: dict[str, events.Rule] = {}
         self.state_machines: dict[str, sfn.StateMachine] = {}
 
-        self.layer = lambda_.LayerVersion(
-            self,
-            "DomainLayer",
-            code=lambda_.Code.from_asset(str(layer_dir), exclude=LAYER_EXCLUDES),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description="orchestre domain package and its runtime dependencies",
+        # Checked before any asset is staged: a wrong spec fails fast, with the reason.
+        layer_dirs = {layer.key: Path(layers_dir) / layer.key for layer in spec.LAYERS}
+        code_dirs = {f.name: Path(functions_root) / f.name for f in spec.FUNCTIONS}
+        for f in spec.FUNCTIONS:
+            if not code_dirs[f.name].is_dir():
+                raise FileNotFoundError(f"function {f.name!r}: no code folder {code_dirs[f.name]}")
+        check_function_layers(
+            spec,
+            {key: tree_size(path) for key, path in layer_dirs.items()},
+            {name: tree_size(path, tuple(FUNCTION_EXCLUDES)) for name, path in code_dirs.items()},
         )
+
+        # One layer version per spec layer; each function carries the ones it names, in order.
+        self.layers: dict[str, lambda_.LayerVersion] = {}
+        for layer in spec.LAYERS:
+            contents = f"requirements/{layer.requirements}"
+            if layer.include_domain:
+                contents = f"orchestre domain package and {contents}"
+            self.layers[layer.key] = lambda_.LayerVersion(
+                self,
+                f"{pascal(layer.key)}Layer",
+                code=lambda_.Code.from_asset(str(layer_dirs[layer.key]), exclude=LAYER_EXCLUDES),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description=f"{layer.key} layer: {contents}",
+            )
 
         # State machine ARNs are built from fixed names rather than referenced, so that a
         # function may start a workflow that invokes that same function (no dependency cycle).
@@ -122,9 +176,7 @@ class Compute(Construct):
         )
 
         for f in spec.FUNCTIONS:
-            code_dir = Path(functions_root) / f.name
-            if not code_dir.is_dir():
-                raise FileNotFoundError(f"function {f.name!r}: no code folder {code_dir}")
+            code_dir = code_dirs[f.name]
             module = f.handler.rpartition(".")[0]
             if not any((code_dir / p).is_file() for p in (f"{module}.py", f"{module}/__init__.py")):
                 warnings.warn(
@@ -150,7 +202,7 @@ class Compute(Construct):
                 architecture=ARCHITECTURE,
                 handler=f.handler,
                 code=lambda_.Code.from_asset(str(code_dir), exclude=FUNCTION_EXCLUDES),
-                layers=[self.layer],
+                layers=[self.layers[key] for key in f.layers],
                 memory_size=f.memory_mb,
                 timeout=Duration.seconds(f.timeout_s),
                 environment={**environment, "POWERTOOLS_SERVICE_NAME": f.name},
@@ -175,6 +227,11 @@ class Compute(Construct):
                         )
                     ],
                 )
+
+        self.event_sources: dict[str, event_sources.SqsEventSource] = {}
+        for q in spec.QUEUES:
+            if q.consumer is not None:
+                self.event_sources[q.key] = self._consume(q, spec, storage)
 
         for machine in spec.STATE_MACHINES:
             self.state_machines[machine.key] = self._state_machine(
@@ -207,8 +264,11 @@ class Compute(Construct):
             )
             acks[f"AwsSolutions-IAM5[Resource::{nag_ref(bucket, 'Arn')}/*]"] = nag.OBJECTS_RESOURCE
         for q in spec.QUEUES:
+            # Any function may enqueue work. A queue with a consumer is consumed by that function
+            # only (its event source grants it); one without is left to whoever polls it.
             storage.queues[q.key].grant_send_messages(fn)
-            storage.queues[q.key].grant_consume_messages(fn)
+            if q.consumer is None:
+                storage.queues[q.key].grant_consume_messages(fn)
         storage.event_bus.grant_put_events_to(fn)
         if state_machine_arns:
             role.add_to_principal_policy(
@@ -220,6 +280,27 @@ class Compute(Construct):
         if f.name in COGNITO_ACTIONS:
             identity.user_pool.grant(fn, *COGNITO_ACTIONS[f.name])
         nag.acknowledge_all(role, acks)
+
+    def _consume(self, q: Any, spec: Any, storage: Storage) -> event_sources.SqsEventSource:
+        """The queue's consumer invoked with batches; failed records alone go back to the queue."""
+        if q.consumer not in self.functions:
+            raise ValueError(f"queue {q.key!r}: consumer {q.consumer!r} is not a function of the spec")
+        consumer = next(f for f in spec.FUNCTIONS if f.name == q.consumer)
+        # Lambda refuses the event source mapping otherwise (AWS recommends 6x the timeout,
+        # which tests/test_infra.py checks).
+        if q.visibility_timeout_s < consumer.timeout_s:
+            raise ValueError(
+                f"queue {q.key!r}: visibility timeout {q.visibility_timeout_s}s is shorter than "
+                f"the timeout of its consumer {q.consumer!r} ({consumer.timeout_s}s)"
+            )
+        source = event_sources.SqsEventSource(
+            storage.queues[q.key],
+            batch_size=q.batch_size,
+            max_batching_window=MAX_BATCHING_WINDOW,
+            report_batch_item_failures=True,
+        )
+        self.functions[q.consumer].add_event_source(source)  # also grants consume to the consumer
+        return source
 
     def _state_machine(self, machine: Any, workflows_root: Path, name: str) -> sfn.StateMachine:
         path = workflows_root / machine.definition

@@ -33,7 +33,7 @@ class OrchestreStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        layer_dir: str | Path,
+        layers_dir: str | Path,
         functions_root: str | Path | None = None,
         workflows_root: str | Path | None = None,
         spec: Any = None,
@@ -44,11 +44,13 @@ class OrchestreStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         if spec is None:
             from orchestre import platform as spec
-        layer_dir = Path(layer_dir)
-        if not (layer_dir / "python" / "orchestre").is_dir():
-            raise FileNotFoundError(
-                f"Lambda layer not found: {layer_dir}/python/orchestre (run `make layer`)"
-            )
+        layers_dir = Path(layers_dir)
+        for layer in spec.LAYERS:
+            content = layers_dir / layer.key / "python" / ("orchestre" if layer.include_domain else "")
+            if not content.is_dir():
+                raise FileNotFoundError(
+                    f"Lambda layer {layer.key!r} not found: {content} (run `make layers`)"
+                )
         functions_root = Path(functions_root or Path(spec.REPO_ROOT) / "functions")
         workflows_root = Path(workflows_root or Path(spec.REPO_ROOT) / "workflows")
         sender_domain = (
@@ -68,7 +70,7 @@ class OrchestreStack(Stack):
             self,
             "Compute",
             spec=spec,
-            layer_dir=layer_dir,
+            layers_dir=layers_dir,
             functions_root=functions_root,
             workflows_root=workflows_root,
             storage=self.storage,

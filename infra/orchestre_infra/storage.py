@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from . import nag
 from .naming import pascal
 
 # French accounting and tax law: invoices are kept 10 years (Code de commerce L123-22).
@@ -36,6 +38,11 @@ class Storage(Construct):
 
         for queue in spec.QUEUES:
             self.queues[queue.key], self.dead_letter_queues[queue.key] = self._queue(queue)
+
+        for bucket in spec.BUCKETS:
+            self._notify(bucket)
+        if any(b.notifications for b in spec.BUCKETS):
+            self._acknowledge_notifications_handler()
 
         self.event_bus = events.EventBus(self, "EventBus", description="Orchestre domain events")
 
@@ -144,6 +151,38 @@ class Storage(Construct):
                 )
             )
         return rules
+
+    def _notify(self, b: Any) -> None:
+        """ObjectCreated events under each prefix go to the queue (e.g. EDI drops to the flows queue).
+
+        The CDK writes the configuration with a Custom::S3BucketNotifications resource (a stack-wide
+        handler function) and adds the queue policy statement letting S3 send from this bucket.
+        The queues use SSE-SQS: S3 needs no KMS key policy to send to them.
+        """
+        for prefix, queue_key in b.notifications:
+            if queue_key not in self.queues:
+                raise ValueError(f"bucket {b.key!r}: notification to unknown queue {queue_key!r}")
+            if not prefix:
+                raise ValueError(f"bucket {b.key!r}: notification to {queue_key!r} needs a key prefix")
+            self.buckets[b.key].add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.SqsDestination(self.queues[queue_key]),
+                s3.NotificationKeyFilter(prefix=prefix),
+            )
+
+    def _acknowledge_notifications_handler(self) -> None:
+        """The CDK's stack-wide handler of Custom::S3BucketNotifications (aws-s3 internals)."""
+        stack = Stack.of(self)
+        (handler,) = [c for c in stack.node.children if c.node.id.startswith("BucketNotificationsHandler")]
+        nag.acknowledge(
+            handler.node.find_child("Role"),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "Role of the CDK's built-in handler that writes the buckets' notification configuration "
+            "during deployments (not configurable from aws-s3): AWSLambdaBasicExecutionRole only lets "
+            "it write its logs; its one other permission, s3:PutBucketNotification, is scoped to the "
+            "notified buckets.",
+        )
 
     # -- SQS ----------------------------------------------------------------------------
     def _queue(self, q: Any) -> tuple[sqs.Queue, sqs.Queue]:
