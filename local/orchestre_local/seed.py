@@ -11,6 +11,7 @@ BUYER_USER = "acheteur@ville-demo.fr"
 SUPPLIER_USER = "fournisseur@societe-demo.fr"
 BUYER_SIRET = "21750001600019"  # a public body (demo)
 SUPPLIER_SIRET = "73282932000074"  # a company (demo)
+SUPPLIER_VAT = "FR44732829320"
 
 
 def _call(gw: Gateway, method: str, path: str, body=None, token: str | None = None) -> dict:
@@ -42,6 +43,7 @@ def seed(gw: Gateway) -> dict:
     supplier_token = _account(gw, SUPPLIER_USER, "Dominique", "Fournisseur")
     supplier = _call(gw, "POST", "/v1/structures", {
         "identifier_type": "SIRET", "identifier": SUPPLIER_SIRET, "name": "Société Démo SAS", "kind": "PRIVATE",
+        "vat_number": SUPPLIER_VAT,
         "address": {"line1": "10 rue du Commerce", "postal_code": "69002", "city": "Lyon", "country_code": "FR"},
     }, supplier_token)
     return {

@@ -130,7 +130,7 @@ BUCKETS: tuple[Bucket, ...] = (
 
 QUEUES: tuple[Queue, ...] = (
     # Deposited files to integrate: API flows and EDI drops (S3 notifications).
-    Queue("flows", "FLOWS_QUEUE_URL", "orchestre-flows", visibility_timeout_s=180, consumer="deposit", batch_size=5),
+    Queue("flows", "FLOWS_QUEUE_URL", "orchestre-flows", visibility_timeout_s=360, consumer="deposit", batch_size=5),
 )
 
 EVENT_BUS_ENV = "EVENT_BUS_NAME"

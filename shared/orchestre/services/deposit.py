@@ -21,7 +21,15 @@ from ..domain import deposit as rules
 from ..domain.common import new_id, now, now_iso, today
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.flows import Flow, FlowInvoice, FlowStatus
-from ..domain.invoices import Channel, Invoice, InvoiceDocument, InvoiceFiles, ValidationIssue, ValidationReport
+from ..domain.invoices import (
+    Channel,
+    Invoice,
+    InvoiceDocument,
+    InvoiceFiles,
+    PortalInvoice,
+    ValidationIssue,
+    ValidationReport,
+)
 from ..domain.models import Structure
 from ..repositories.documents import DocumentStore, TooLarge
 from ..repositories.events import EventPublisher
@@ -320,53 +328,44 @@ class PortalEntry:
     def __init__(self, deposit: DepositService):
         self.deposit = deposit
 
-    def enter(self, caller: str, cmd) -> DepositResult:
-        from ..documents import build_cii, render_pdf, to_facturx
+    def enter(self, caller: str, cmd: PortalInvoice) -> DepositResult:
         from ..documents.parties import PartyInfo
-        from ..documents.totals import compute
+        from ..documents.pipeline import attachment_files, generate
         from ..domain import access
-        from ..domain.invoices import PortalInvoice
         from ..domain.models import Permission, Space
 
-        assert isinstance(cmd, PortalInvoice)
         structures = self.deposit.structures
         seller = structures.get(cmd.supplier_structure_id)
         if seller is None:
             raise access.not_found(cmd.supplier_structure_id)
         access.require_space(structures.get_attachment(seller.structure_id, caller), seller,
                              Space.INVOICES_ISSUED, Permission.MODIFICATION)
-        recipient = re.sub(r"\s+", "", cmd.recipient_identifier)
-        doc_buyer = None
-        if len(recipient) == 14:
-            doc_buyer = structures.find_by_identifier("SIRET", recipient)
-        elif len(recipient) == 9:
-            matches, _ = structures.directory_by_identifier(recipient, 2, None)
-            doc_buyer = matches[0] if len(matches) == 1 else None
-        if doc_buyer is None or not doc_buyer.is_public:
+        buyer = self._recipient(cmd.recipient_identifier)
+        if buyer is None:
             return DepositResult(None, [rules.Violation(
                 code="BUYER_UNKNOWN", reason_code="DEST_INC", field="recipient_identifier",
                 message="The recipient is not a public structure of the platform (give its SIRET).")])
-        attachments = {}
-        for a in cmd.attachments:
-            attachments[check_file_name(a.file_name)] = decode_base64(a.content_base64)
-        seller_party, buyer_party = PartyInfo.from_structure(seller), PartyInfo.from_structure(doc_buyer)
-        computed = compute(cmd.lines)
-        xml = build_cii(cmd, seller_party, buyer_party, computed)
-        outcome = self.deposit.validator()(xml, "invoice.cii.xml")
+        generated = generate(cmd, PartyInfo.from_structure(seller), PartyInfo.from_structure(buyer))
+        outcome = self.deposit.validator()(generated.xml, "invoice.cii.xml")  # the official artefacts decide
         if not outcome.report.valid or outcome.document is None:
             raise InvalidInput(
                 "The invoice does not satisfy EN 16931: "
                 + "; ".join(f"{e.rule}: {e.message}" for e in outcome.report.errors[:5]),
-                code="INVOICE_NOT_EN16931", field="lines",
-                errors=[{"field": e.business_term or "invoice", "code": e.rule, "message": e.message}
+                code="INVOICE_NOT_EN16931", field=(outcome.report.errors[0].business_term if outcome.report.errors else None),
+                errors=[{"field": e.business_term, "code": e.rule, "message": e.message}
                         for e in outcome.report.errors],
             )
-        if cmd.pdf_base64:
-            pdf = decode_base64(cmd.pdf_base64)
-            if not pdf.startswith(b"%PDF"):
-                raise InvalidInput("pdf_base64 is not a PDF.", code="NOT_A_PDF", field="pdf_base64")
-        else:
-            pdf = render_pdf(outcome.document, seller_party, buyer_party, cmd.billing_frame.value)
-        facturx = to_facturx(pdf, xml, attachments or None)
-        return self.deposit.deposit(outcome.document, xml, caller, Channel.PORTAL, InvoiceFiles(xml_key=""),
-                                    pdf=facturx, billing_frame=cmd.billing_frame.value, extra_files=attachments)
+        return self.deposit.deposit(outcome.document, generated.xml, caller, Channel.PORTAL, InvoiceFiles(xml_key=""),
+                                    pdf=generated.pdf, billing_frame=cmd.billing_frame.value,
+                                    extra_files=attachment_files(cmd))
+
+    def _recipient(self, identifier: str) -> Structure | None:
+        structures = self.deposit.structures
+        recipient = re.sub(r"\s+", "", identifier)
+        found = None
+        if len(recipient) == 14:
+            found = structures.find_by_identifier("SIRET", recipient)
+        elif len(recipient) == 9:
+            matches, _ = structures.directory_by_identifier(recipient, 2, None)
+            found = matches[0] if len(matches) == 1 else None
+        return found if found is not None and found.is_public else None
