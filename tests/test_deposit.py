@@ -272,7 +272,7 @@ def test_edi_drop_with_a_technical_account(api, parties, platform):
                 time.sleep(0.3)
         raise AssertionError(f"no report {key}")
 
-    ok = report(f"{account['outbound_prefix']}facture {number}.pdf.report.json")
+    ok = report(f"{account['outbound_prefix']}lot 1/facture {number}.pdf.report.json")  # sub-folders kept
     assert ok["status"] == "INTEGRATED" and ok["channel"] == "EDI" and ok["invoices"][0]["number"] == number
     ko = report(f"{account['outbound_prefix']}bad.pdf.report.json")
     assert ko["status"] == "REJECTED" and codes(ko) == ["SERVICE_UNKNOWN"]

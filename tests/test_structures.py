@@ -210,3 +210,32 @@ def test_idempotency_key_creates_once(api, new_user):
     # without a key, the same body is a second request: refused as a duplicate identifier
     assert api.post("/v1/structures", body, token=u.token).json["code"] == "IDENTIFIER_TAKEN"
     assert _count_items(f"STRUCT#{first.json['structure_id']}") == 3  # profile, primary manager, audit
+
+
+def test_crafted_headers_and_tokens_are_4xx(api, new_user, new_structure):
+    import base64
+    import json as _json
+
+    u = new_user()
+    s = new_structure(u)
+    path = f"/v1/structures/{s['structure_id']}"
+    r = api.patch(path, {"name": "x"}, token=u.token, headers={"If-Match": '"²"'})
+    assert r.status == 412 and r.json["code"] == "VERSION_MISMATCH"
+
+    def token(obj) -> str:
+        return base64.urlsafe_b64encode(_json.dumps(obj).encode()).decode().rstrip("=")
+
+    for bad in (token({"PK": {"S": f"STRUCT#{s['structure_id']}"}}),  # a key without its sort key
+                base64.urlsafe_b64encode(b"[" * 1500).decode().rstrip("="),  # deep nesting
+                token({"PK": {"S": f"STRUCT#{s['structure_id']}"}, "SK": {"N": "1"}})):
+        r = api.get(f"{path}/services?page_token={bad}", token=u.token)
+        assert r.status == 422 and r.json["code"] == "INVALID_PAGE_TOKEN", r
+
+
+def test_a_pending_request_does_not_reveal_the_profile(api, new_user, new_structure):
+    owner, asker = new_user(), new_user()
+    s = new_structure(owner, kind="PRIVATE", email="compta@secret.fr")
+    r = api.post("/v1/attachments", {"identifier_type": "SIRET", "identifier": s["identifier"]}, token=asker.token)
+    assert r.status == 201
+    assert api.get("/v1/structures", token=asker.token).json["items"] == []
+    assert b"compta@secret.fr" not in api.get("/v1/me", token=asker.token).raw

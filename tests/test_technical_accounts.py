@@ -56,3 +56,44 @@ def test_outsiders_cannot_manage_accounts(api, new_user, new_structure):
     r = api.post(base, {"name": "x", "permissions": {"WORKS": "MODIFICATION"}}, token=owner.token)
     assert r.status == 422 and r.json["code"] == "SPACE_NOT_OPEN"
     assert api.get(base, token=owner.token).json["items"] == []
+
+
+def test_a_revoked_credential_stops_acting(api, new_user, new_structure, monkeypatch):
+    """Revocation deletes the credential's acts-as record: its still-unexpired access token then
+    acts as nobody once the per-container cache (60 s) lapses."""
+    import jwt
+
+    from orchestre.api import http
+
+    owner = new_user()
+    s = new_structure(owner, kind="PRIVATE")
+    base = f"/v1/structures/{s['structure_id']}/technical-accounts"
+    r = api.post(base, {"name": "ERP"}, token=owner.token).json
+    account, cred = r["account"], r["credential"]
+    sub = jwt.decode(_token(api, cred["login"], cred["password"]), options={"verify_signature": False})["sub"]
+    monkeypatch.setattr(http, "_principals", {})
+    assert http.principal_of(sub) == account["account_id"]
+    api.post(f"{base}/{account['account_id']}/credentials", token=owner.token)
+    assert api.delete(f"{base}/{account['account_id']}/credentials/a", token=owner.token).status == 200
+    assert http.principal_of(sub) == account["account_id"]  # cached: what a warm container still says
+    monkeypatch.setattr(http, "_principals", {})  # the TTL lapsed, or a new container
+    assert http.principal_of(sub) == sub  # acts as nobody: no attachment anywhere
+
+
+def test_edi_prefix_must_be_a_technical_account(api, new_user, new_structure):
+    import boto3, json, os, time, uuid
+
+    s3, bucket = boto3.client("s3"), os.environ["EXCHANGE_BUCKET"]
+    owner = new_user()
+    key = f"inbound/{owner.user_id}/x.xml"  # a user id is not a technical account
+    s3.put_object(Bucket=bucket, Key=key, Body=b"<x/>")
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            report = json.loads(s3.get_object(Bucket=bucket, Key=f"outbound/{owner.user_id}/x.xml.report.json")["Body"].read())
+            break
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.3)
+    else:
+        raise AssertionError("no report")
+    assert report["status"] == "REJECTED" and report["validation"]["errors"][0]["rule"] == "UNKNOWN_ACCOUNT"

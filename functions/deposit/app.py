@@ -139,7 +139,7 @@ def enter_invoice(body: PortalInvoice, idempotency_key: IdempotencyKey = None) -
     user = caller(app)
 
     def create() -> dict:
-        result = portal.enter(user, body)
+        result = portal.enter(user, body, idempotency_key)
         if result.invoice is None:
             raise InvalidInput("; ".join(v.message for v in result.violations), code="DEPOSIT_REJECTED",
                                field=result.violations[0].field,
@@ -174,7 +174,7 @@ def _record(record: SQSRecord) -> None:
     for s3 in body.get("Records", []):  # S3 ObjectCreated notification of an EDI drop
         obj = s3.get("s3", {})
         deposit.receive_edi(obj["bucket"]["name"], obj["object"]["key"], obj["object"].get("size", 0),
-                            obj["object"].get("eTag", ""))
+                            obj["object"].get("eTag", ""), obj["object"].get("versionId"))
     # s3:TestEvent and anything else: nothing to do
 
 

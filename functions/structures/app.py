@@ -61,9 +61,10 @@ def _structure(s: Structure, status: int = 200, headers: dict | None = None) -> 
 # -- structures --------------------------------------------------------------------------
 
 
-@app.get("/v1/structures", tags=[TAG_S], summary="Structures the caller is attached to")
+@app.get("/v1/structures", tags=[TAG_S], summary="Structures the caller is an approved member of")
 def list_mine() -> Page[MyStructure]:
-    return Page(items=[MyStructure(structure=s, attachment=a) for s, a in structures.mine(caller(app))])
+    return Page(items=[MyStructure(structure=s, attachment=a)
+                       for s, a in structures.mine(caller(app), active_only=True)])
 
 
 @app.post("/v1/structures", tags=[TAG_S], summary="Create a structure (the caller becomes its primary manager)",

@@ -53,7 +53,10 @@ class LocalAuthorizer:
             return None
         token = authorization.removeprefix("Bearer ").strip()
         try:
-            key = self._key(jwt.get_unverified_header(token).get("kid", ""))
+            kid = jwt.get_unverified_header(token).get("kid")
+            if not isinstance(kid, str):
+                return None
+            key = self._key(kid)
             if key is None:
                 return None
             claims = jwt.decode(token, key, algorithms=["RS256"], issuer=self.issuer,

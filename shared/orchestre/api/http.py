@@ -124,7 +124,10 @@ def _unsupported_media_type(event: dict) -> dict | None:
     return {"statusCode": 415, "headers": response.headers, "body": response.body, "isBase64Encoded": False}
 
 
-_principals: dict[str, str] = {}  # credential sub -> principal; immutable mapping, cached per container
+# sub -> (principal, expires at). A person is cached for the container's life (a sub never changes
+# kind); a technical credential for a minute, so that a revoked one stops acting soon after.
+_principals: dict[str, tuple[str, float]] = {}
+TECHNICAL_CACHE_SECONDS = 60.0
 
 
 def caller(app: APIGatewayRestResolver) -> str:
@@ -135,14 +138,25 @@ def caller(app: APIGatewayRestResolver) -> str:
     sub = claims.get("sub")
     if not sub:
         raise Unauthenticated("A bearer token is required.", code="UNAUTHENTICATED", field="Authorization")
-    principal = _principals.get(sub)
-    if principal is None:
-        from ..repositories.structures import UserRepository
+    return principal_of(sub)
 
-        user = UserRepository().get(sub)
-        principal = user.acts_as if user is not None and user.acts_as else sub
-        if len(_principals) < 10_000:
-            _principals[sub] = principal
+
+def principal_of(sub: str) -> str:
+    """The principal a token's ``sub`` acts as (itself, or the technical account of a credential)."""
+    import time
+
+    cached = _principals.get(sub)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    from ..repositories.structures import UserRepository
+
+    user = UserRepository().get(sub)
+    if user is None:
+        return sub  # not cached: the record may not be visible yet, or was revoked
+    principal, ttl = (user.acts_as, TECHNICAL_CACHE_SECONDS) if user.acts_as else (sub, float("inf"))
+    if len(_principals) >= 10_000:
+        _principals.clear()
+    _principals[sub] = (principal, time.monotonic() + ttl)
     return principal
 
 
@@ -153,7 +167,7 @@ def expected_version(app: APIGatewayRestResolver) -> int:
         raise PreconditionRequired("Send If-Match with the ETag you read, to avoid overwriting a change.",
                                    code="PRECONDITION_REQUIRED", field="If-Match")
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) < 10):
         raise PreconditionFailed("If-Match must be the ETag returned by a read.", code="VERSION_MISMATCH",
                                  field="If-Match")
     return int(value)

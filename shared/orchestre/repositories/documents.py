@@ -21,14 +21,21 @@ class DocumentStore:
     def bucket(self) -> str:
         return aws.env(self.bucket_env)
 
-    def get(self, key: str, max_bytes: int) -> bytes | None:
-        """The object's bytes, None if absent; ``TooLarge`` past ``max_bytes`` (read no further)."""
+    def get(self, key: str, max_bytes: int, version_id: str | None = None, etag: str | None = None) -> bytes | None:
+        """The object's bytes (that version / that ETag when given), None if absent or replaced;
+        ``TooLarge`` past ``max_bytes`` (read no further)."""
         from botocore.exceptions import ClientError
 
+        args = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        elif etag:
+            args["IfMatch"] = etag if etag.startswith('"') else f'"{etag}"'
         try:
-            out = aws.client("s3").get_object(Bucket=self.bucket, Key=key)
+            out = aws.client("s3").get_object(**args)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound", "NoSuchVersion", "PreconditionFailed",
+                                                 "412"):
                 return None
             raise
         if out["ContentLength"] > max_bytes:

@@ -49,16 +49,20 @@ def encode_token(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str | None, partition_attr: str, partition_value: str) -> dict[str, Any] | None:
-    """Decode a cursor and check it belongs to the same query (no reading another partition)."""
+def decode_token(token: str | None, partition_attr: str, partition_value: str,
+                 key_attrs: frozenset[str] | None = None) -> dict[str, Any] | None:
+    """Decode a cursor and check it belongs to the same query (no reading another partition) and
+    holds exactly the key attributes of the table or index (``key_attrs``)."""
     if not token:
         return None
     bad = InvalidInput("The page_token is not valid for this query.", code="INVALID_PAGE_TOKEN", field="page_token")
     try:
         key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise bad from None
     if not isinstance(key, dict) or len(key) > 4:
+        raise bad
+    if key_attrs is not None and set(key) != key_attrs:
         raise bad
     if key.get(partition_attr) != {"S": partition_value}:
         raise bad
@@ -162,7 +166,8 @@ class Table:
             args["KeyConditionExpression"] += " AND begins_with(#sk, :prefix)"
             args["ExpressionAttributeNames"]["#sk"] = sk_attr
             args["ExpressionAttributeValues"][":prefix"] = {"S": begins_with}
-        start = decode_token(page_token, pk_attr, partition_value)
+        attrs = frozenset({"PK", "SK", pk_attr, sk_attr})
+        start = decode_token(page_token, pk_attr, partition_value, attrs)
         if start:
             args["ExclusiveStartKey"] = start
         out = self._client.query(**args)

@@ -12,6 +12,7 @@ Single-table layout (table ``main``):
 | audit event | STRUCT#<id> | AUDIT#<at>#<rand> | | |
 | user | USER#<id> | PROFILE | | |
 | technical account | STRUCT#<id> | TECH#<account> | | |
+| technical account pointer | TECHACCT#<account> | ACCOUNT | | |
 """
 
 from __future__ import annotations
@@ -212,7 +213,10 @@ class StructureRepository:
 
     def create_technical(self, account: TechnicalAccount, membership: Attachment, credential_user: User,
                          audit: AuditEvent) -> None:
+        pointer = {"PK": f"TECHACCT#{account.account_id}", "SK": "ACCOUNT", "type": "TECHNICAL_POINTER",
+                   "structure_id": account.structure_id}
         self.table.transact([
+            put_op(pointer, "attribute_not_exists(PK)"),
             put_op(self._technical_item(account), "attribute_not_exists(PK)"),
             put_op(self._attachment_item(membership), "attribute_not_exists(PK)"),
             put_op(UserRepository.item(credential_user), "attribute_not_exists(PK)"),
@@ -220,17 +224,23 @@ class StructureRepository:
         ])
 
     def save_technical(self, account: TechnicalAccount, expected_version: int, audit: AuditEvent,
-                       new_user: User | None = None) -> None:
+                       new_user: User | None = None, removed_user_id: str | None = None) -> None:
         """Replace the account if nobody changed it since ``expected_version`` (ConditionFailed)."""
         ops = [self._versioned_put(self._technical_item(account), expected_version)]
         if new_user is not None:
             ops.append(put_op(UserRepository.item(new_user), "attribute_not_exists(PK)"))
+        if removed_user_id is not None:  # the revoked credential no longer acts as the account
+            ops.append(delete_op(f"USER#{removed_user_id}", "PROFILE"))
         ops.append(self._audit_op(audit))
         self.table.transact(ops)
 
     def get_technical(self, structure_id: str, account_id: str) -> TechnicalAccount | None:
         item = self.table.get(structure_pk(structure_id), f"TECH#{account_id}")
         return TechnicalAccount.model_validate(item) if item else None
+
+    def find_technical_account(self, account_id: str) -> TechnicalAccount | None:
+        pointer = self.table.get(f"TECHACCT#{account_id}", "ACCOUNT")
+        return self.get_technical(pointer["structure_id"], account_id) if pointer else None
 
     def list_technical(self, structure_id: str) -> list[TechnicalAccount]:
         page = self.table.query(structure_pk(structure_id), begins_with="TECH#", limit=100)

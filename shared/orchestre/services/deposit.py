@@ -187,21 +187,27 @@ class DepositService:
 
     # -- EDI drops -----------------------------------------------------------------------
 
-    def receive_edi(self, bucket: str, raw_key: str, size: int, etag: str) -> Flow | None:
+    def receive_edi(self, bucket: str, raw_key: str, size: int, etag: str, version_id: str | None = None) -> Flow | None:
         """A file written under inbound/<technical account>/ of the exchange bucket."""
         key = unquote_plus(raw_key)
         parts = key.split("/")
         if len(parts) < 3 or parts[0] != "inbound" or not parts[1] or key.endswith("/"):
             return None  # not a file of an account's inbound folder
-        account, name = parts[1], parts[-1]
-        flow_id = str(uuid.uuid5(_FLOW_NS, f"{bucket}/{key}/{etag}"))  # a redelivered event is the same flow
+        account, name, relative = parts[1], parts[-1], "/".join(parts[2:])
+        # a redelivered event is the same flow; a re-upload under the same name is a new one
+        flow_id = str(uuid.uuid5(_FLOW_NS, f"{bucket}/{key}/{version_id or ''}/{etag}"))
         existing = self.flows.get(flow_id, consistent=True)
         if existing is None:
-            try:
-                content = self.exchange.get(key, MAX_FILE_BYTES) or b""
-                rejected = None if content else _report_issue("EMPTY_FILE", "The file is empty.")
-            except TooLarge as exc:
-                content, rejected = b"", _report_issue("FILE_TOO_LARGE", f"The file has {exc.size} bytes; the limit is 10 MB.")
+            rejected = None
+            if self.structures.find_technical_account(account) is None:  # the prefix must be a real account
+                content, rejected = b"", _report_issue("UNKNOWN_ACCOUNT", "No technical account owns this inbound folder.")
+            else:
+                try:
+                    content = self.exchange.get(key, MAX_FILE_BYTES, version_id=version_id, etag=etag) or b""
+                    rejected = None if content else _report_issue("EMPTY_FILE", "The file is empty.")
+                except TooLarge as exc:
+                    content, rejected = b"", _report_issue("FILE_TOO_LARGE",
+                                                           f"The file has {exc.size} bytes; the limit is 10 MB.")
             try:
                 safe_name = check_file_name(name)
             except InvalidInput:
@@ -216,7 +222,7 @@ class DepositService:
         flow = self.process(flow_id) or self.flows.get(flow_id, consistent=True)
         if flow and flow.status in (FlowStatus.INTEGRATED, FlowStatus.REJECTED):
             report = json.dumps(flow_report(flow), ensure_ascii=False, indent=1).encode("utf-8")
-            self.exchange.put(f"outbound/{account}/{name}.report.json", report, "application/json")
+            self.exchange.put(f"outbound/{account}/{relative}.report.json", report, "application/json")
         return flow
 
     # -- the deposit, every channel -----------------------------------------------------
@@ -262,8 +268,11 @@ class DepositService:
         existing = self.invoices.find_number(ctx.seller.structure_id, doc.issue_date.year, doc.number)
         if existing and existing != invoice_id:
             return DepositResult(None, [rules.duplicate(doc.number, doc.issue_date.year, existing)])
-        if existing == invoice_id:  # this very deposit, re-run after a crash
-            return DepositResult(self.invoices.get(invoice_id))
+        if existing == invoice_id:  # this very deposit, re-run after a crash: its event may be lost
+            invoice = self.invoices.get(invoice_id)
+            if invoice is not None:
+                self.events.publish("InvoiceDeposited", deposited_event(invoice))
+            return DepositResult(invoice)
         base = f"invoices/{invoice_id}"
         suffix = "cii.xml" if doc.syntax.value == "CII" else "ubl.xml"
         files = files.model_copy(update={"xml_key": f"{base}/invoice.{suffix}"})
@@ -291,6 +300,8 @@ class DepositService:
         except DuplicateInvoice as dup:  # lost a race with another deposit of the same number
             if dup.invoice_id != invoice_id:
                 return DepositResult(None, [rules.duplicate(doc.number, doc.issue_date.year, dup.invoice_id)])
+        # After the transaction: a failure here is retried (the flow's message, the client's
+        # Idempotency-Key), and the re-run finds its own invoice and publishes again.
         self.events.publish("InvoiceDeposited", deposited_event(invoice))
         return DepositResult(invoice)
 
@@ -328,7 +339,7 @@ class PortalEntry:
     def __init__(self, deposit: DepositService):
         self.deposit = deposit
 
-    def enter(self, caller: str, cmd: PortalInvoice) -> DepositResult:
+    def enter(self, caller: str, cmd: PortalInvoice, idempotency_key: str | None = None) -> DepositResult:
         from ..documents.parties import PartyInfo
         from ..documents.pipeline import attachment_files, generate
         from ..domain import access
@@ -355,8 +366,10 @@ class PortalEntry:
                 errors=[{"field": e.business_term, "code": e.rule, "message": e.message}
                         for e in outcome.report.errors],
             )
+        # With an Idempotency-Key, a retry after a failure re-runs as the same invoice (not a DOUBLON).
+        invoice_id = str(uuid.uuid5(_FLOW_NS, f"portal:{caller}:{idempotency_key}")) if idempotency_key else None
         return self.deposit.deposit(outcome.document, generated.xml, caller, Channel.PORTAL, InvoiceFiles(xml_key=""),
-                                    pdf=generated.pdf, billing_frame=cmd.billing_frame.value,
+                                    invoice_id=invoice_id, pdf=generated.pdf, billing_frame=cmd.billing_frame.value,
                                     extra_files=attachment_files(cmd))
 
     def _recipient(self, identifier: str) -> Structure | None:

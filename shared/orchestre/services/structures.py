@@ -163,11 +163,15 @@ class StructureService:
         return self._save(user_id, structure, updated, None, "SPACE_OPENED" if is_open else "SPACE_CLOSED",
                           space=space.value)
 
-    def mine(self, user_id: str) -> list[tuple[Structure, Attachment]]:
+    def mine(self, user_id: str, active_only: bool = False) -> list[tuple[Structure, Attachment]]:
+        """The caller's attachments with their structures (``active_only``: approved ones only,
+        the others' profiles are not the caller's to read)."""
         page = self.repo.list_user_attachments(user_id)
         out = []
         for item in page.items:
             attachment = Attachment.model_validate(item)
+            if active_only and not attachment.is_active:
+                continue
             structure = self.repo.get(attachment.structure_id)
             if structure is not None:
                 out.append((structure, attachment))
@@ -429,10 +433,12 @@ class TechnicalAccounts:
             raise NotFound("No credential in this slot.", code="CREDENTIAL_NOT_FOUND", field="slot")
         updated = account.model_copy(update={"credentials": [c for c in account.credentials if c is not target],
                                              "version": account.version + 1})
+        # The identity first: if it fails, the credential is still listed and can be revoked again.
+        self.idp.revoke(target.login)
         try:
             self.repo.save_technical(updated, account.version, self.structures._audit(
-                structure_id, user_id, "TECHNICAL_CREDENTIAL_REVOKED", account_id, slot=slot))
+                structure_id, user_id, "TECHNICAL_CREDENTIAL_REVOKED", account_id, slot=slot),
+                removed_user_id=target.user_id)
         except ConditionFailed:
             raise _changed_since_read() from None
-        self.idp.revoke(target.login)
         return updated
