@@ -140,3 +140,83 @@ def member(api, new_user):
         return user
 
     return make
+
+
+# -- invoices: a public buyer and a supplier, files that name them, flows ------------------
+
+FINAL = ("INTEGRATED", "REJECTED")
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def parties(api, new_user, new_structure, member):
+    """A public buyer (service code required; one service needing an EJ) and a supplier with a member."""
+    from orchestre.documents.parties import french_vat_id
+
+    buyer_user = new_user("buyer")
+    buyer = new_structure(buyer_user, name=f"Commune {uuid.uuid4().hex[:6]}",
+                          billing={"service_code_required": True})
+    for code, ej in (("SERV-1", False), ("SERV-EJ", True)):
+        r = api.post(f"/v1/structures/{buyer['structure_id']}/services",
+                     {"code": code, "name": code, "legal_commitment_required": ej}, token=buyer_user.token)
+        assert r.status == 201
+    owner = new_user("supplier")
+    supplier = new_structure(owner, kind="PRIVATE", name=f"Fournisseur {uuid.uuid4().hex[:6]}")
+    r = api.patch(f"/v1/structures/{supplier['structure_id']}",
+                  {"vat_number": french_vat_id(supplier["identifier"][:9]),
+                   "address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris"}},
+                  token=owner.token, headers={"If-Match": '"1"'})
+    assert r.status == 200, r
+    supplier = r.json
+    clerk = member(owner, supplier, permissions={"INVOICES_ISSUED": "MODIFICATION"})
+    return {"buyer": buyer, "buyer_user": buyer_user, "supplier": supplier, "owner": owner, "clerk": clerk}
+
+
+def invoice_file(p, number=None, service="SERV-1", ej=None, buyer=None, fmt="pdf", kind="FACTURE",
+                 preceding=None) -> tuple[str, bytes]:
+    from datetime import date
+
+    from orchestre.documents.parties import PartyInfo
+    from orchestre.documents.pipeline import generate
+    from orchestre.domain.invoices import LineInput, PortalInvoice
+
+    buyer = buyer or p["buyer"]
+    number = number or f"F-{uuid.uuid4().hex[:8]}"
+    cmd = PortalInvoice(
+        supplier_structure_id=p["supplier"]["structure_id"], recipient_identifier=buyer["identifier"],
+        service_code=service, legal_commitment=ej, number=number, kind=kind, preceding_invoice=preceding,
+        issue_date=date.today(),
+        lines=[LineInput(description="Prestation de conseil", quantity="3", unit_price="450.00", vat_rate="20")],
+    )
+    seller = PartyInfo(name=p["supplier"]["name"], siret=p["supplier"]["identifier"],
+                       vat_id=p["supplier"]["vat_number"], city="Paris", postal_code="75002")
+    buyer_party = PartyInfo(name=buyer["name"], siret=buyer["identifier"], city="Lyon", postal_code="69001")
+    g = generate(cmd, seller, buyer_party)
+    return number, (g.pdf if fmt == "pdf" else g.xml)
+
+
+def submit(api, token, content: bytes, name="facture.pdf", headers=None) -> str:
+    r = api.post("/v1/flows", {"file_name": name, "content_base64": b64(content)}, token=token, headers=headers)
+    assert r.status == 202, r
+    assert r.json["status"] == "RECEIVED" and r.header("Location") == f"/v1/flows/{r.json['flow_id']}"
+    return r.json["flow_id"]
+
+
+def wait_flow(api, token, flow_id, timeout=30.0) -> dict:
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = api.get(f"/v1/flows/{flow_id}", token=token)
+        assert r.status == 200, r
+        if r.json["status"] in FINAL:
+            return r.json
+        time.sleep(0.2)
+    raise AssertionError(f"flow {flow_id} not integrated in {timeout}s: {r.json}")
+
+

@@ -1,8 +1,8 @@
 """The CDK app: synthesized once, then checked against the spec, cdk-nag and cfn-lint.
 
 Expectations are derived from ``orchestre.platform`` (the spec), so adding a table, a
-bucket, a layer, a function, a route, a queue (with its consumer), a bucket notification or a
-workflow there is checked here without edits.
+bucket, a layer, a function, a route, a queue (with its consumer), a bucket notification, an
+event rule or a workflow there is checked here without edits.
 """
 
 from __future__ import annotations
@@ -35,7 +35,15 @@ from constructs import Construct  # noqa: E402
 from orchestre import platform  # noqa: E402
 from orchestre_infra import build_app  # noqa: E402
 from orchestre_infra.api import STAGE_NAME  # noqa: E402
-from orchestre_infra.compute import MAX_UNZIPPED_BYTES  # noqa: E402
+from orchestre_infra.compute import (  # noqa: E402
+    EMAIL_SENDERS,
+    MAX_UNZIPPED_BYTES,
+    METRICS_NAMESPACE,
+    PLACEHOLDER,
+    SUBSCRIBER_FORWARDERS,
+)
+from orchestre_infra.observability import METRIC_ALARMS  # noqa: E402
+from orchestre_infra.storage import EVENT_SOURCE  # noqa: E402
 from orchestre_infra.naming import logical_id, pascal  # noqa: E402
 
 CFN_LINT_REGIONS = ["eu-west-3"]  # Paris
@@ -355,6 +363,7 @@ def test_one_function_per_spec_entry(resources):
     cdk_handlers = 1 if any(b.notifications for b in platform.BUCKETS) else 0
     assert len(_of_type(resources, "AWS::Lambda::Function")) == len(functions) + cdk_handlers
     expected_env = {t.env for t in platform.TABLES} | {b.env for b in platform.BUCKETS}
+    expected_env |= {q.env for q in platform.QUEUES} | {m.env for m in platform.STATE_MACHINES}
     expected_env |= {
         platform.EVENT_BUS_ENV,
         platform.USER_POOL_ENV,
@@ -377,6 +386,8 @@ def test_one_function_per_spec_entry(resources):
         assert expected_env <= set(env), spec_fn.name
         assert env["POWERTOOLS_SERVICE_NAME"] == spec_fn.name
         assert env["AUTO_CONFIRM_USERS"] == "false"  # production default: emailed codes
+        # Local platform only (moto queue URLs): on AWS the functions' own default applies.
+        assert "SQS_URL_PATTERN" not in env, spec_fn.name
 
 
 def test_function_log_groups_have_retention(resources):
@@ -456,6 +467,22 @@ def test_function_grants(synth, resources):
             if q.consumer is not None:  # only the consumer takes messages off the queue
                 assert consumes == [name == q.consumer] * len(SQS_CONSUME), (name, q.key)
         assert "s3:DeleteObjectVersion" not in actions  # 10-year retention: no purge
+        ses_actions = {a for a in actions if a.startswith("ses:")}
+        if name in EMAIL_SENDERS:
+            identity = {"Ref": logical_id(synth.stack.identity.email_identity)}
+            (ses_statement,) = [st for st in statements if "ses:SendEmail" in st["Action"]]
+            assert set(ses_statement["Action"]) == {"ses:SendEmail", "ses:SendRawEmail"}
+            assert identity in ses_statement["Resource"]["Fn::Join"][1], name  # .../identity/<domain>
+        else:
+            assert ses_actions == set(), name
+        subscriber_statements = [st for st in statements if st.get("Sid") == "SendToSubscriberQueues"]
+        if name in SUBSCRIBER_FORWARDERS:
+            (st,) = subscriber_statements
+            assert st["Action"] == "sqs:SendMessage"  # nothing else on other accounts' queues
+            assert st["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sqs:*:*:*"]]}
+            assert st["Condition"] == {"StringNotEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+        else:
+            assert subscriber_statements == [], name
         cognito_admin = {a for a in actions if a.startswith("cognito-idp:")}
         if name == "accounts":
             assert cognito_admin == {
@@ -567,6 +594,109 @@ def test_schedules(resources):
         ), f.name
 
 
+def _statements_of(resources: dict, policy_type: str, target_key: str, target: dict) -> list[dict]:
+    return [
+        st
+        for p in _of_type(resources, policy_type).values()
+        if target in p["Properties"][target_key]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_event_rules(synth, resources):
+    """Each EVENT_RULES entry: a rule on the platform bus (source orchestre, its detail types) whose
+    target is its queue, undeliverable events going to that queue's dead-letter queue; the queue
+    policies let EventBridge send from that rule only."""
+    storage = synth.stack.storage
+    bus = {"Ref": logical_id(storage.event_bus)}
+    on_bus = {lid: r["Properties"] for lid, r in _of_type(resources, "AWS::Events::Rule").items()
+              if r["Properties"].get("EventBusName") == bus}
+    assert len(on_bus) == len(platform.EVENT_RULES)
+    assert platform.EVENT_RULES, "the spec routes no event"
+    for rule in platform.EVENT_RULES:
+        rule_id = logical_id(storage.event_rules[rule.key])
+        props = on_bus[rule_id]
+        assert props["EventPattern"] == {"source": [EVENT_SOURCE], "detail-type": list(rule.detail_types)}
+        queue_id = logical_id(storage.queues[rule.queue])
+        dlq_id = logical_id(storage.dead_letter_queues[rule.queue])
+        (target,) = props["Targets"]
+        assert target["Arn"] == _arn(queue_id), rule.key
+        assert target["DeadLetterConfig"] == {"Arn": _arn(dlq_id)}, rule.key
+        for sqs_id in (queue_id, dlq_id):
+            assert any(
+                st["Effect"] == "Allow"
+                and st["Principal"] == {"Service": "events.amazonaws.com"}
+                and "sqs:SendMessage" in st["Action"]
+                and st["Resource"] == _arn(sqs_id)
+                and st["Condition"] == {"ArnEquals": {"aws:SourceArn": _arn(rule_id)}}
+                for st in _statements_of(resources, "AWS::SQS::QueuePolicy", "Queues", {"Ref": sqs_id})
+            ), (rule.key, sqs_id)
+
+
+def _check_state_machine(stack, resources: dict, machine) -> None:
+    """The spec's workflow as deployed: type, inline definition with every placeholder mapped to its
+    function's ARN, logging without execution data, tracing, invoke and start permissions."""
+    machines = _of_type(resources, "AWS::StepFunctions::StateMachine")
+    sm_id = logical_id(stack.compute.state_machines[machine.key])
+    props = machines[sm_id]["Properties"]
+    functions = _functions_by_name(resources)
+    assert props["StateMachineType"] == machine.type
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == ("ERROR" if machine.type == "EXPRESS" else "ALL")
+    assert logging["IncludeExecutionData"] is False  # invoices and personal data stay out of the logs
+    (destination,) = logging["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert resources[log_group_id]["Properties"]["RetentionInDays"] > 0
+
+    # The definition is inline; CloudFormation substitutes each ${Placeholder} with its function.
+    definition = props["DefinitionString"]
+    assert isinstance(definition, str) and json.loads(definition)["States"]
+    placeholders = set(PLACEHOLDER.findall(definition))
+    assert placeholders == set(machine.functions), machine.key  # none left over, none unused
+    assert props["DefinitionSubstitutions"] == {
+        placeholder: _arn(functions[fname][0]) for placeholder, fname in machine.functions.items()
+    }
+
+    role_id = props["RoleArn"]["Fn::GetAtt"][0]
+    statements = _statements_of(resources, "AWS::IAM::Policy", "Roles", {"Ref": role_id})
+    for fname in set(machine.functions.values()):
+        assert _allows(statements, "lambda:InvokeFunction", _arn(functions[fname][0])), fname
+    # Every function knows the workflow's ARN (built from its fixed name) and may start it.
+    arn_suffix = f":stateMachine:{props['StateMachineName']}"
+    for name, (_, fn_props) in functions.items():
+        env = fn_props["Environment"]["Variables"][machine.env]
+        assert env["Fn::Join"][1][-1] == arn_suffix, name
+        fn_statements = _role_statements(resources, fn_props)
+        assert _allows(fn_statements, "states:StartExecution", env), name
+
+
+@pytest.mark.parametrize("machine", platform.STATE_MACHINES, ids=lambda m: m.key)
+def test_state_machine(synth, resources, machine):
+    _check_state_machine(synth.stack, resources, machine)
+
+
+def test_state_machine_alarms(synth, resources):
+    alarms = [a["Properties"] for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    for machine in platform.STATE_MACHINES:
+        dimension = {"Name": "StateMachineArn", "Value": {"Ref": logical_id(synth.stack.compute.state_machines[machine.key])}}
+        for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+            assert any(
+                a["Namespace"] == "AWS/States" and a["MetricName"] == metric and a["Dimensions"] == [dimension]
+                for a in alarms
+            ), (machine.key, metric)
+    expected = [(f, m) for f, m, _ in METRIC_ALARMS if any(spec_fn.name == f for spec_fn in platform.FUNCTIONS)]
+    assert expected, "no business metric alarm"
+    for function_name, metric in expected:
+        assert any(
+            a["Namespace"] == METRICS_NAMESPACE
+            and a["MetricName"] == metric
+            and a["Dimensions"] == [{"Name": "service", "Value": function_name}]
+            and a["Statistic"] == "Sum"
+            for a in alarms
+        ), (function_name, metric)
+
+
 # -- API -------------------------------------------------------------------------------------
 def _api_methods(resources: dict) -> dict[tuple[str, str], dict]:
     """(full resource path, HTTP method) -> Method properties, rebuilt from the template."""
@@ -597,6 +727,23 @@ def _expected_methods() -> dict[tuple[str, str], tuple[str, bool]]:
 
 def test_api_methods_match_the_spec(resources):
     assert sorted(_api_methods(resources)) == sorted(_expected_methods())
+
+
+def test_api_resources_are_shared(resources):
+    """One resource per path: methods of several functions on one path (POST /v1/invoices by
+    deposit, GET by process) hang off the same resource, each with its own integration."""
+    siblings = [(json.dumps(r["Properties"]["ParentId"]), r["Properties"]["PathPart"])
+                for r in _of_type(resources, "AWS::ApiGateway::Resource").values()]
+    assert len(siblings) == len(set(siblings))
+    by_path: dict[str, set[str]] = {}
+    for (path, _), (function_name, _) in _expected_methods().items():
+        by_path.setdefault(path, set()).add(function_name)
+    shared = {path for path, names in by_path.items() if len(names) > 1}
+    methods = _api_methods(resources)
+    functions = _functions_by_name(resources)
+    for (path, verb), (function_name, _) in _expected_methods().items():
+        if path in shared:
+            assert functions[function_name][0] in json.dumps(methods[(path, verb)]["Integration"]["Uri"])
 
 
 def test_api_authorization(resources):
@@ -674,16 +821,23 @@ def test_outputs(template):
     expected = {"ApiUrl", "UserPoolId", "UserPoolClientId", "AlarmTopicArn", "EventBusName"}
     expected |= {f"{pascal(t.key)}TableName" for t in platform.TABLES}
     expected |= {f"{pascal(b.key)}BucketName" for b in platform.BUCKETS}
+    expected |= {f"{pascal(q.key)}QueueUrl" for q in platform.QUEUES}
+    expected |= {f"{pascal(m.key)}StateMachineArn" for m in platform.STATE_MACHINES}
+    forwarders = SUBSCRIBER_FORWARDERS & {f.name for f in platform.FUNCTIONS}
+    expected |= {f"{pascal(name)}RoleArn" for name in forwarders}
     assert expected <= set(outputs)
+    functions = _functions_by_name(template.to_json()["Resources"])
+    for name in forwarders:  # subscribers allow this role in their queue policies
+        assert outputs[f"{pascal(name)}RoleArn"]["Value"] == functions[name][1]["Role"]
 
 
-# -- spec features not used yet: a queue without a consumer, workflows ----------------------
+# -- spec features not used yet: a queue without a consumer, a STANDARD workflow -------------
 @pytest.fixture(scope="module")
 def extended(tmp_path_factory):
-    """The spec plus one queue and one workflow, to check the code paths later work will use."""
+    """The spec plus one queue and one STANDARD workflow, to check the code paths later work will use."""
     tmp = tmp_path_factory.mktemp("infra-extended")
     workflows = tmp / "workflows"
-    workflows.mkdir()
+    shutil.copytree(REPO / "workflows", workflows)  # the spec's own workflows
     (workflows / "export.asl.json").write_text(
         json.dumps(
             {
@@ -727,24 +881,15 @@ def test_queues_and_workflows(extended):
     for q in queues.values():
         assert q["Properties"]["SqsManagedSseEnabled"] is True
 
-    template.has_resource_properties(
-        "AWS::StepFunctions::StateMachine",
-        {
-            "StateMachineType": "STANDARD",
-            "TracingConfiguration": {"Enabled": True},
-            "LoggingConfiguration": Match.object_like({"Level": "ALL"}),
-        },
-    )
-    (machine,) = _of_type(resources, "AWS::StepFunctions::StateMachine").values()
-    invoked, _ = _functions_by_name(resources)[platform.FUNCTIONS[0].name]
-    assert machine["Properties"]["DefinitionSubstitutions"] == {
-        "ExportFunction": {"Fn::GetAtt": [invoked, "Arn"]}
-    }
+    assert len(_of_type(resources, "AWS::StepFunctions::StateMachine")) == len(spec.STATE_MACHINES)
+    for machine in spec.STATE_MACHINES:
+        _check_state_machine(result.stack, resources, machine)
     for _, props in _functions_by_name(resources).values():
         env = props["Environment"]["Variables"]
         assert {"CANARY_QUEUE_URL", "EXPORT_STATE_MACHINE_ARN"} <= set(env)
     alarms = _of_type(resources, "AWS::CloudWatch::Alarm").values()
-    assert any(a["Properties"]["MetricName"] == "ExecutionsFailed" for a in alarms)
+    failed = [a for a in alarms if a["Properties"]["MetricName"] == "ExecutionsFailed"]
+    assert len(failed) == len(spec.STATE_MACHINES)
 
 
 def test_workflow_placeholders_must_be_mapped(tmp_path):
@@ -817,9 +962,20 @@ def _consumed_with(**changes):
             FileNotFoundError,
             "make layers",
         ),
+        (
+            {"EVENT_RULES": (platform.EventRule("lost", ("Lost",), "nope"),)},
+            ValueError,
+            "event rule 'lost': unknown queue 'nope'",
+        ),
+        (
+            {"STATE_MACHINES": tuple(dataclasses.replace(m, type="express")
+                                     for m in platform.STATE_MACHINES)},
+            ValueError,
+            "type 'express' is not one of",
+        ),
     ],
     ids=["unknown-layer", "layer-twice", "unknown-consumer", "short-visibility", "unknown-queue",
-         "layer-not-built"],
+         "layer-not-built", "rule-unknown-queue", "workflow-type"],
 )
 def test_spec_errors_fail_the_synthesis(tmp_path, changes, error, match):
     """A spec the deployment would reject (or that cannot work) fails at synthesis, with the reason."""

@@ -49,6 +49,14 @@ COGNITO_ACTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Functions that send emails through the SES identity (ses:SendEmail/SendRawEmail on it only).
+EMAIL_SENDERS = frozenset({"notify"})
+# Functions that forward events to subscribers' SQS queues, in other AWS accounts, at URLs the
+# users choose at run time: sqs:SendMessage on any queue outside this account (the subscriber's
+# queue policy must allow the function's role; its ARN is a stack output). See infra/README.md.
+SUBSCRIBER_FORWARDERS = frozenset({"notify"})
+STATE_MACHINE_TYPES = {"STANDARD": sfn.StateMachineType.STANDARD, "EXPRESS": sfn.StateMachineType.EXPRESS}
+
 # Object-level and bucket-level S3 actions granted to functions: read/write, no version
 # deletion (s3:DeleteObject only adds a delete marker in a versioned bucket), no ACLs.
 S3_OBJECT_ACTIONS = [
@@ -113,11 +121,19 @@ class Compute(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
         self.schedules: dict[str, events.Rule] = {}
         self.state_machines: dict[str, sfn.StateMachine] = {}
 
         # Checked before any asset is staged: a wrong spec fails fast, with the reason.
+        for machine in spec.STATE_MACHINES:
+            machine_type = getattr(machine, "type", "STANDARD")
+            if machine_type not in STATE_MACHINE_TYPES:
+                raise ValueError(
+                    f"state machine {machine.key!r}: type {machine_type!r} is not one of "
+                    f"{sorted(STATE_MACHINE_TYPES)}"
+                )
         layer_dirs = {layer.key: Path(layers_dir) / layer.key for layer in spec.LAYERS}
         code_dirs = {f.name: Path(functions_root) / f.name for f in spec.FUNCTIONS}
         for f in spec.FUNCTIONS:
@@ -213,6 +229,7 @@ class Compute(Construct):
             self._grant(fn, role, f, spec, storage, identity, state_machine_arns)
             nag.acknowledge(fn, "AwsSolutions-L1", nag.LAMBDA_RUNTIME)
             self.functions[f.name] = fn
+            self.roles[f.name] = role
             self.log_groups[f.name] = log_group
 
             if f.schedule:
@@ -279,6 +296,21 @@ class Compute(Construct):
             )
         if f.name in COGNITO_ACTIONS:
             identity.user_pool.grant(fn, *COGNITO_ACTIONS[f.name])
+        if f.name in EMAIL_SENDERS:
+            identity.email_identity.grant_send_email(fn)  # ses:SendEmail, ses:SendRawEmail
+        if f.name in SUBSCRIBER_FORWARDERS:
+            stack = Stack.of(self)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="SendToSubscriberQueues",
+                    actions=["sqs:SendMessage"],
+                    resources=[f"arn:{stack.partition}:sqs:*:*:*"],
+                    # Other accounts only: this statement reaches no queue of the platform's own
+                    # account (its queues are granted by ARN above).
+                    conditions={"StringNotEquals": {"aws:ResourceAccount": stack.account}},
+                )
+            )
+            acks["AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:*:*:*]"] = nag.SUBSCRIBER_QUEUES
         nag.acknowledge_all(role, acks)
 
     def _consume(self, q: Any, spec: Any, storage: Storage) -> event_sources.SqsEventSource:
@@ -315,21 +347,33 @@ class Compute(Construct):
             raise ValueError(f"state machine {machine.key!r}: unknown functions {sorted(unknown)}")
 
         node_id = pascal(machine.key)
+        machine_type = getattr(machine, "type", "STANDARD")
         log_group = logs.LogGroup(self, f"{node_id}StateMachineLogGroup", retention=LOG_RETENTION)
         invoked = [self.functions[fname] for fname in machine.functions.values()]
+        # Executions carry invoices and personal data: never their input and output in the logs.
+        # STANDARD: every event (the service keeps the execution history anyway). EXPRESS (one
+        # execution per invoice, no history kept by the service): errors only; failed and
+        # timed-out executions raise alarms, and X-Ray traces every execution.
+        express = machine_type == "EXPRESS"
         state_machine = sfn.StateMachine(
             self,
             f"{node_id}StateMachine",
             state_machine_name=name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(path)),
+            state_machine_type=STATE_MACHINE_TYPES[machine_type],
+            definition_body=sfn.DefinitionBody.from_string(text),  # inline: reviewable in the template
             definition_substitutions={
                 placeholder: self.functions[fname].function_arn
                 for placeholder, fname in machine.functions.items()
             },
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
+            logs=sfn.LogOptions(
+                destination=log_group,
+                level=sfn.LogLevel.ERROR if express else sfn.LogLevel.ALL,
+                include_execution_data=False,
+            ),
             tracing_enabled=True,
         )
+        if express:
+            nag.acknowledge(state_machine, "AwsSolutions-SF1", nag.EXPRESS_LOG_LEVEL)
         if invoked:
             # Unqualified ARNs only (what the substitution inserts): no "<arn>:*" wildcard.
             state_machine.add_to_role_policy(

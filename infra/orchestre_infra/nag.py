@@ -29,6 +29,17 @@ LAMBDA_RUNTIME = (
     "Python 3.12 is pinned on purpose: the layer (make layer) is built with pip for "
     "--python-version 3.12, and the runtime must match the layer's compiled wheels."
 )
+SUBSCRIBER_QUEUES = (
+    "Subscriber queues are chosen by users at run time and live in their own AWS accounts, so "
+    "sqs:SendMessage cannot name them in advance: the statement is limited to queues outside this "
+    "account (aws:ResourceAccount), and the subscriber's queue policy must allow this role "
+    "(its ARN is a stack output; see infra/README.md)."
+)
+EXPRESS_LOG_LEVEL = (
+    "Express workflow run once per invoice: its executions carry invoices and personal data, so it "
+    "logs ERROR events only, without execution data (input/output), rather than ALL; failed and "
+    "timed-out executions raise alarms and X-Ray traces every execution."
+)
 PUBLIC_ROUTE = (
     "Public route declared in shared/orchestre/platform.py (public=True): sign-up, sign-up "
     "confirmation, token issuance or the OpenAPI/Swagger documentation must be reachable "

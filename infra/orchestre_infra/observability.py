@@ -14,9 +14,16 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from .api import Api
+from .compute import METRICS_NAMESPACE
 from .naming import pascal
 
 PERIOD = Duration.minutes(5)
+# Business metrics the functions publish (Powertools: namespace Orchestre, dimension "service" =
+# the function's name) that alert operations from the first occurrence. Skipped when the spec has
+# no such function: (function, metric name, alarm description).
+METRIC_ALARMS = (
+    ("process", "RoutingFailures", "Invoices failed routing after retries and were parked (EN_ERREUR)"),
+)
 
 
 class Observability(Construct):
@@ -88,8 +95,27 @@ class Observability(Construct):
             alarm(
                 f"{pascal(key_)}ExecutionsFailedAlarm",
                 machine.metric_failed(period=PERIOD, statistic="Sum"),
-                f"Workflow {key_} had failed executions",
+                f"Workflow {key_} had failed executions (a failed invoice lifecycle is parked)",
             )
+            # A timed-out execution (EXPRESS: 5 minutes at most) never reached its own error path.
+            alarm(
+                f"{pascal(key_)}ExecutionsTimedOutAlarm",
+                machine.metric_timed_out(period=PERIOD, statistic="Sum"),
+                f"Workflow {key_} had executions that timed out",
+            )
+        self.metrics: dict[tuple[str, str], cloudwatch.Metric] = {}
+        for function_name, metric_name, description in METRIC_ALARMS:
+            if function_name not in functions:
+                continue
+            metric = cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map={"service": function_name},
+                period=PERIOD,
+                statistic="Sum",
+            )
+            self.metrics[(function_name, metric_name)] = metric
+            alarm(f"{pascal(function_name)}{metric_name}Alarm", metric, description)
         for key_, dlq in dead_letter_queues.items():
             alarm(
                 f"{pascal(key_)}DeadLettersAlarm",
@@ -157,5 +183,13 @@ class Observability(Construct):
                         width=12,
                     )
                     for key_, machine in state_machines.items()
+                ],
+            )
+        if self.metrics:
+            self.dashboard.add_widgets(
+                cloudwatch.TextWidget(markdown="# Business alarms", width=24, height=1),
+                *[
+                    cloudwatch.GraphWidget(title=f"{fname}: {mname}", left=[metric], width=12)
+                    for (fname, mname), metric in self.metrics.items()
                 ],
             )

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from .api import Api, route_methods
 from .auth import Identity
-from .compute import LOG_RETENTION, Compute
+from .compute import LOG_RETENTION, SUBSCRIBER_FORWARDERS, Compute
 from .naming import pascal
 from .observability import Observability
 from .storage import Storage
@@ -120,4 +120,12 @@ class OrchestreStack(Stack):
                 self,
                 f"{pascal(m.key)}StateMachineArn",
                 value=self.compute.state_machines[m.key].state_machine_arn,
+            )
+        for name in sorted(SUBSCRIBER_FORWARDERS & set(self.compute.roles)):
+            CfnOutput(
+                self,
+                f"{pascal(name)}RoleArn",
+                value=self.compute.roles[name].role_arn,
+                description=f"Role of the {name} function: subscribers' SQS queue policies must "
+                "allow it sqs:SendMessage",
             )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import boto3
 
 from orchestre import platform as spec
@@ -67,7 +71,35 @@ def provision(region: str) -> dict[str, str]:
                     for prefix, queue in b.notifications
                 ]})
 
-    boto3.client("events", region_name=region).create_event_bus(Name=spec.EVENT_BUS_LOCAL_NAME)
+    events = boto3.client("events", region_name=region)
+    events.create_event_bus(Name=spec.EVENT_BUS_LOCAL_NAME)
+    for rule in spec.EVENT_RULES:
+        name = f"orchestre-{rule.key}"
+        events.put_rule(Name=name, EventBusName=spec.EVENT_BUS_LOCAL_NAME, State="ENABLED",
+                        EventPattern=json.dumps({"source": ["orchestre"], "detail-type": list(rule.detail_types)}))
+        events.put_targets(Rule=name, EventBusName=spec.EVENT_BUS_LOCAL_NAME,
+                           Targets=[{"Id": rule.queue, "Arn": arns[rule.queue]}])
+
+    # Functions exist in moto's Lambda (their code runs in the local containers, see lambdas.py), so
+    # that workflows invoke them by ARN as on AWS.
+    role = boto3.client("iam", region_name=region).create_role(
+        RoleName="orchestre-local", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    lam = boto3.client("lambda", region_name=region)
+    function_arns = {}
+    for fn in spec.FUNCTIONS:
+        function_arns[fn.name] = lam.create_function(
+            FunctionName=fn.name, Runtime="python3.12", Role=role, Handler=fn.handler,
+            Code={"ZipFile": _stub_zip()}, Timeout=fn.timeout_s, MemorySize=fn.memory_mb,
+        )["FunctionArn"]
+    sfn = boto3.client("stepfunctions", region_name=region)
+    for machine in spec.STATE_MACHINES:
+        definition = machine.definition_path.read_text(encoding="utf-8")
+        for placeholder, function_name in machine.functions.items():
+            definition = definition.replace("${" + placeholder + "}", function_arns[function_name])
+        env[machine.env] = sfn.create_state_machine(
+            name=machine.local_name, definition=definition, roleArn=role, type=machine.type,
+        )["stateMachineArn"]
     boto3.client("ses", region_name=region).verify_email_identity(EmailAddress=spec.SES_SENDER_LOCAL)
 
     idp = boto3.client("cognito-idp", region_name=region)
@@ -84,3 +116,10 @@ def provision(region: str) -> dict[str, str]:
     env[spec.USER_POOL_ENV] = pool["Id"]
     env[spec.USER_POOL_CLIENT_ENV] = client["ClientId"]
     return env
+
+
+def _stub_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("app.py", "# the real code runs in the local containers\n")
+    return buffer.getvalue()

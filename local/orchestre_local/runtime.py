@@ -60,9 +60,14 @@ class LocalPlatform:
             "POWERTOOLS_METRICS_NAMESPACE": "Orchestre",
             "POWERTOOLS_LOG_LEVEL": "WARNING" if self.quiet else "INFO",
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # subscribers' queues are local moto queues here (on AWS: https://sqs.<region>.amazonaws.com/…)
+            "SQS_URL_PATTERN": r"^http://127\.0\.0\.1:\d+/\d{12}/[A-Za-z0-9_-]{1,80}$",
             **spec.local_environment(REGION),
         }
         os.environ.update(env)
+        from .consistency import serialize_dynamodb_writes
+
+        serialize_dynamodb_writes()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         request = urllib.request.Request(f"{self.aws_url}/moto-api/config", data=json.dumps(MOTO_CONFIG).encode(),
@@ -79,6 +84,9 @@ class LocalPlatform:
             extra[spec.USER_POOL_ENV], extra[spec.USER_POOL_CLIENT_ENV],
         )
         self.gateway = Gateway(authorizer, REGION)
+        from .lambdas import install
+
+        install(self.gateway.containers)
         from .events import QueuePoller
 
         self.pollers = [QueuePoller(q, extra[q.env], self.gateway.containers, REGION).start()

@@ -94,6 +94,7 @@ class StateMachine:
     definition: str  # file under workflows/, JSONPath ASL with ${Placeholders}
     # ${Placeholder} -> function name (its ARN is substituted)
     functions: dict[str, str] = field(default_factory=dict)
+    type: str = "STANDARD"  # or EXPRESS (short, cheap, at-least-once)
 
     @property
     def definition_path(self) -> Path:
@@ -113,11 +114,21 @@ LAYERS: tuple[Layer, ...] = (
     Layer("validation", "validation.txt", False),
 )
 
+@dataclass(frozen=True)
+class EventRule:
+    """Events of the bus matching ``detail_types`` (source orchestre) are sent to a queue."""
+
+    key: str
+    detail_types: tuple[str, ...]
+    queue: str  # queue key
+
+
 GSI1 = Index("GSI1", "GSI1PK", "GSI1SK")
 GSI2 = Index("GSI2", "GSI2PK", "GSI2SK")
+GSI3 = Index("GSI3", "GSI3PK", "GSI3SK")  # sparse: invoices whose payment clock runs, by due date
 
 TABLES: tuple[Table, ...] = (
-    Table("main", "TABLE_NAME", "orchestre-main", "PK", "SK", (GSI1, GSI2)),
+    Table("main", "TABLE_NAME", "orchestre-main", "PK", "SK", (GSI1, GSI2, GSI3)),
     Table("idempotency", "IDEMPOTENCY_TABLE_NAME", "orchestre-idempotency", "id", None, (), "expiration"),
 )
 
@@ -131,6 +142,17 @@ BUCKETS: tuple[Bucket, ...] = (
 QUEUES: tuple[Queue, ...] = (
     # Deposited files to integrate: API flows and EDI drops (S3 notifications).
     Queue("flows", "FLOWS_QUEUE_URL", "orchestre-flows", visibility_timeout_s=360, consumer="deposit", batch_size=5),
+    # InvoiceDeposited events: the process function starts the invoice's lifecycle workflow.
+    Queue("lifecycle", "LIFECYCLE_QUEUE_URL", "orchestre-lifecycle", visibility_timeout_s=180, consumer="process",
+          batch_size=10),
+    # InvoiceStatusChanged events: the notify function emails and forwards them to subscribers.
+    Queue("notifications", "NOTIFICATIONS_QUEUE_URL", "orchestre-notifications", visibility_timeout_s=180,
+          consumer="notify", batch_size=10),
+)
+
+EVENT_RULES: tuple[EventRule, ...] = (
+    EventRule("deposited", ("InvoiceDeposited",), "lifecycle"),
+    EventRule("status-changed", ("InvoiceStatusChanged", "InvoiceOverdue"), "notifications"),
 )
 
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
@@ -193,6 +215,24 @@ FUNCTIONS: tuple[Function, ...] = (
         layers=("core", "validation"),
     ),
     Function(
+        "process",
+        "Invoice lifecycle: routing workflow tasks, statuses, reading, payment clock, revenue orders",
+        (
+            Route("/v1/invoices", ("GET",)),
+            Route("/v1/invoices/{proxy+}", ("GET", "POST")),
+            Route("/v1/revenue-orders", ("POST",)),
+        ),
+        memory_mb=1024,
+        timeout_s=30,
+        schedule="cron(0 5 * * ? *)",  # daily: overdue invoices flagged and notified
+    ),
+    Function(
+        "notify",
+        "Notifications of status changes: emails (SES, French and English) and subscribers' SQS queues",
+        memory_mb=512,
+        timeout_s=30,
+    ),
+    Function(
         "docs",
         "OpenAPI document and Swagger UI",
         (
@@ -203,7 +243,11 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
 )
 
-STATE_MACHINES: tuple[StateMachine, ...] = ()
+STATE_MACHINES: tuple[StateMachine, ...] = (
+    # DEPOSEE -> EN_COURS_ACHEMINEMENT -> MISE_A_DISPOSITION, with retries and a parking path.
+    StateMachine("lifecycle", "LIFECYCLE_STATE_MACHINE_ARN", "orchestre-invoice-lifecycle",
+                 "invoice-lifecycle.asl.json", {"ProcessFunctionArn": "process"}, type="EXPRESS"),
+)
 
 
 def function(name: str) -> Function:

@@ -213,8 +213,24 @@ class InvoiceFiles(Record):
     attachment_keys: dict[str, str] = Field(default_factory=dict)  # file name -> key
 
 
+class HistoryEntry(Record):
+    invoice_id: str
+    at: str
+    status: str
+    previous_status: str | None = None
+    lifecycle_code: int | None = None
+    actor_role: str  # PLATFORM, RECIPIENT, SUPPLIER
+    actor_id: str | None = None
+    reason_code: str | None = None
+    comment: str | None = None
+    mandate_number: str | None = None
+    details: dict = Field(default_factory=dict)
+
+
 class Invoice(Record):
     invoice_id: str
+    document_type: Literal["INVOICE", "REVENUE_ORDER"] = "INVOICE"
+    informational: bool = False  # revenue orders: statuses have no legal value
     number: str
     type_code: str
     billing_frame: str = "A1"
@@ -242,3 +258,9 @@ class Invoice(Record):
     deposited_at: str
     updated_at: str
     version: int = 1
+    mandate_number: str | None = None
+    last_reason_code: str | None = None
+    last_comment: str | None = None
+    routing_error: str | None = None  # why the routing workflow parked it (EN_ERREUR)
+    payment_clock: dict | None = None  # domain.payment.PaymentClock, once made available
+    overdue_notified: bool = False

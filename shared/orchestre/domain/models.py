@@ -95,6 +95,7 @@ class Structure(Record):
     email: str | None = None
     billing: BillingParameters = Field(default_factory=BillingParameters)
     spaces: list[Space] = Field(default_factory=list)
+    payment_delay_days: int = 30  # legal payment delay of a public buyer (50 for public hospitals)
     status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
     version: int = 1
     created_at: str
@@ -120,10 +121,14 @@ class CreateStructure(Command):
     billing: BillingParameters | None = Field(
         default=None, description="Billing parameters; public structures only."
     )
+    payment_delay_days: Annotated[int, Field(ge=1, le=120)] = Field(
+        default=30, description="Legal payment delay in days (30: State and local authorities; 50: public hospitals)."
+    )
 
 
 class UpdateStructure(Command):
     name: Name | None = None
+    payment_delay_days: Annotated[int, Field(ge=1, le=120)] | None = None
     address: Address | None = None
     vat_number: Annotated[str, StringConstraints(max_length=20)] | None = None
     email: Email | None = None

@@ -150,7 +150,12 @@ class Table:
         limit: int = 50,
         page_token: str | None = None,
         newest_first: bool = False,
+        sort_between: tuple[str | None, str | None] | None = None,
+        filters: list[tuple[str, str, Any]] | None = None,
     ) -> Page:
+        """A key query (never a scan). ``sort_between`` bounds the sort key; ``filters`` are
+        ``(attribute, "=" | ">=" | "<=", value)`` applied to the items read (a page may then hold
+        fewer than ``limit``)."""
         pk_attr, sk_attr = ("PK", "SK") if index is None else (f"{index}PK", f"{index}SK")
         args: dict[str, Any] = {
             "TableName": self.name,
@@ -167,6 +172,26 @@ class Table:
             args["ExpressionAttributeNames"]["#sk"] = sk_attr
             args["ExpressionAttributeValues"][":prefix"] = {"S": begins_with}
         attrs = frozenset({"PK", "SK", pk_attr, sk_attr})
+        low, high = sort_between or (None, None)
+        if low or high:
+            names, values = args["ExpressionAttributeNames"], args["ExpressionAttributeValues"]
+            names["#sk"] = sk_attr
+            if low and high:
+                args["KeyConditionExpression"] += " AND #sk BETWEEN :low AND :high"
+                values[":low"], values[":high"] = {"S": low}, {"S": high}
+            elif low:
+                args["KeyConditionExpression"] += " AND #sk >= :low"
+                values[":low"] = {"S": low}
+            else:
+                args["KeyConditionExpression"] += " AND #sk <= :high"
+                values[":high"] = {"S": high}
+        if filters:
+            clauses = []
+            for i, (attr, op, operand) in enumerate(filters):
+                args["ExpressionAttributeNames"][f"#f{i}"] = attr
+                args["ExpressionAttributeValues"][f":f{i}"] = _ser.serialize(operand)
+                clauses.append(f"#f{i} {op} :f{i}")
+            args["FilterExpression"] = " AND ".join(clauses)
         start = decode_token(page_token, pk_attr, partition_value, attrs)
         if start:
             args["ExclusiveStartKey"] = start

@@ -5,15 +5,23 @@
 | invoice | INV#<id> | INVOICE | SUPPLIER#<structure> / <deposited_at>#<id> | BUYER#<structure> / <deposited_at>#<id> |
 | number guard | INVNUM#<seller>#<year>#<number> | GUARD | | |
 | flow | FLOW#<id> | FLOW | DEPOSITOR#<id> / <received_at>#<flow> | |
+| status history | INV#<id> | HIST#<at>#<rand> | | |
+
+The sparse GSI3 (``DUE#<payment due date>`` / invoice id) holds the invoices whose payment clock
+runs: the daily job reads yesterday's partition to find the invoices that became late.
 """
 
 from __future__ import annotations
 
+import secrets
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from ..domain.flows import Flow, FlowStatus
-from ..domain.invoices import Invoice
-from .dynamo import ConditionFailed, Table, put_op
+from ..domain.invoices import HistoryEntry, Invoice
+from ..domain.payment import PaymentClock, due_date
+from .dynamo import ConditionFailed, Page, Table, put_op
 
 
 class DuplicateInvoice(Exception):
@@ -38,9 +46,20 @@ class InvoiceRepository:
             "GSI2PK": f"BUYER#{inv.buyer_structure_id}", "GSI2SK": f"{inv.deposited_at}#{inv.invoice_id}",
         }
         item.update(inv.model_dump(mode="json", exclude_none=True))
+        item["amount_num"] = Decimal(str(inv.amount_with_vat))  # numeric, for amount filters
+        clock = PaymentClock.model_validate(inv.payment_clock) if inv.payment_clock else None
+        if clock is not None and clock.paid_at is None and clock.suspended_since is None:
+            item["GSI3PK"] = f"DUE#{due_date(clock).isoformat()}"
+            item["GSI3SK"] = inv.invoice_id
         return item
 
-    def create(self, invoice: Invoice, guard_seller: str) -> None:
+    @staticmethod
+    def _history_op(entry: HistoryEntry) -> dict:
+        item = {"PK": f"INV#{entry.invoice_id}", "SK": f"HIST#{entry.at}#{secrets.token_hex(3)}", "type": "HISTORY"}
+        item.update(entry.model_dump(mode="json", exclude_none=True))
+        return put_op(item)
+
+    def create(self, invoice: Invoice, guard_seller: str, history: HistoryEntry | None = None) -> None:
         """Create the invoice and its (seller, year, number) guard atomically.
 
         The same flow re-run after a crash finds its own guard and is told the invoice exists.
@@ -51,7 +70,8 @@ class InvoiceRepository:
         }
         try:
             self.table.transact([put_op(guard, "attribute_not_exists(PK)"),
-                                 put_op(self._item(invoice), "attribute_not_exists(PK)")])
+                                 put_op(self._item(invoice), "attribute_not_exists(PK)"),
+                                 *([self._history_op(history)] if history else [])])
         except ConditionFailed as exc:
             if exc.index == 0:
                 raise DuplicateInvoice((exc.item or {}).get("invoice_id", "?")) from None
@@ -61,9 +81,35 @@ class InvoiceRepository:
         guard = self.table.get(number_guard_pk(seller, year, number), "GUARD", consistent=True)
         return guard["invoice_id"] if guard else None
 
-    def get(self, invoice_id: str) -> Invoice | None:
-        item = self.table.get(f"INV#{invoice_id}", "INVOICE")
+    def get(self, invoice_id: str, consistent: bool = False) -> Invoice | None:
+        item = self.table.get(f"INV#{invoice_id}", "INVOICE", consistent=consistent)
         return Invoice.model_validate(item) if item else None
+
+    def transition(self, after: Invoice, before: Invoice, history: HistoryEntry) -> None:
+        """Write ``after`` if the invoice is still at ``before``'s status and version (ConditionFailed
+        otherwise, with the current item), with its history entry, atomically."""
+        op = put_op(self._item(after), "#s = :s AND #v = :v", {"#s": "status", "#v": "version"},
+                    {":s": before.status, ":v": before.version})
+        self.table.transact([op, self._history_op(history)])
+
+    def history(self, invoice_id: str, limit: int, page_token: str | None) -> tuple[list[HistoryEntry], str | None]:
+        page = self.table.query(f"INV#{invoice_id}", begins_with="HIST#", limit=limit, page_token=page_token)
+        return [HistoryEntry.model_validate(i) for i in page.items], page.next_token
+
+    def list(self, side: str, structure_id: str, *, limit: int, page_token: str | None, since: date | None,
+             until: date | None, filters: list[tuple[str, str, Any]]) -> tuple[list[Invoice], str | None]:
+        """A structure's issued (side SUPPLIER, GSI1) or received (side RECIPIENT, GSI2) invoices,
+        newest first, by key; other criteria filter within that query."""
+        index = "GSI1" if side == "SUPPLIER" else "GSI2"
+        prefix = "SUPPLIER#" if side == "SUPPLIER" else "BUYER#"
+        page = self.table.query(f"{prefix}{structure_id}", index=index, limit=limit, page_token=page_token,
+                                newest_first=True, sort_between=(since.isoformat() if since else None,
+                                                                 (until.isoformat() + "~") if until else None),
+                                filters=filters)
+        return [Invoice.model_validate(i) for i in page.items], page.next_token
+
+    def due_on(self, day: date, limit: int = 100, page_token: str | None = None) -> Page:
+        return self.table.query(f"DUE#{day.isoformat()}", index="GSI3", limit=limit, page_token=page_token)
 
 
 class FlowRepository:

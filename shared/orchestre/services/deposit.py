@@ -23,6 +23,7 @@ from ..domain.errors import InvalidInput, NotFound
 from ..domain.flows import Flow, FlowInvoice, FlowStatus
 from ..domain.invoices import (
     Channel,
+    HistoryEntry,
     Invoice,
     InvoiceDocument,
     InvoiceFiles,
@@ -295,8 +296,10 @@ class DepositService:
             depositor_id=depositor_id, syntax=doc.syntax, profile=doc.profile, files=files, document=doc,
             deposited_at=at, updated_at=at,
         )
+        history = HistoryEntry(invoice_id=invoice_id, at=at, status="DEPOSEE", lifecycle_code=200,
+                               actor_role="SUPPLIER", actor_id=depositor_id, details={"channel": channel.value})
         try:
-            self.invoices.create(invoice, ctx.seller.structure_id)
+            self.invoices.create(invoice, ctx.seller.structure_id, history)
         except DuplicateInvoice as dup:  # lost a race with another deposit of the same number
             if dup.invoice_id != invoice_id:
                 return DepositResult(None, [rules.duplicate(doc.number, doc.issue_date.year, dup.invoice_id)])

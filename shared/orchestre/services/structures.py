@@ -94,6 +94,7 @@ class StructureService:
             vat_number=cmd.vat_number,
             email=cmd.email,
             billing=cmd.billing or BillingParameters(),
+            payment_delay_days=cmd.payment_delay_days,
             spaces=default_spaces(cmd.kind),
             created_at=at,
             updated_at=at,
@@ -140,8 +141,9 @@ class StructureService:
     def update(self, user_id: str, structure_id: str, cmd: UpdateStructure, expected_version: int) -> Structure:
         structure, _ = self._load_as_manager(user_id, structure_id)
         changes = cmd.model_dump(exclude_unset=True)
-        if "name" in changes and changes["name"] is None:
-            raise InvalidInput("The name cannot be removed.", code="VALIDATION_ERROR", field="name")
+        for required in ("name", "payment_delay_days"):
+            if required in changes and changes[required] is None:
+                raise InvalidInput(f"{required} cannot be removed.", code="VALIDATION_ERROR", field=required)
         updated = structure.model_copy(update={k: getattr(cmd, k) for k in changes})
         return self._save(user_id, structure, updated, expected_version, "STRUCTURE_UPDATED", fields=sorted(changes))
 

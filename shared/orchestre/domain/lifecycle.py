@@ -1,0 +1,131 @@
+"""The invoice lifecycle: statuses, who may set which status when, as one table of data.
+
+No official transition table of Chorus Pro was found (see REFERENCE.md): this is ours, kept in one
+place so it is easy to change. Every status carries its 2026 reform lifecycle code, so that the
+platform speaks both vocabularies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .errors import Conflict, InvalidInput
+
+
+class Status(StrEnum):
+    DEPOSEE = "DEPOSEE"
+    EN_COURS_ACHEMINEMENT = "EN_COURS_ACHEMINEMENT"
+    MISE_A_DISPOSITION = "MISE_A_DISPOSITION"
+    EN_ERREUR = "EN_ERREUR"  # routing failed after retries: parked, operations alerted
+    COMPTABILISEE = "COMPTABILISEE"
+    SERVICE_FAIT = "SERVICE_FAIT"
+    MANDATEE = "MANDATEE"
+    MISE_EN_PAIEMENT = "MISE_EN_PAIEMENT"
+    SUSPENDUE = "SUSPENDUE"
+    COMPLETEE = "COMPLETEE"
+    A_RECYCLER = "A_RECYCLER"
+    REJETEE = "REJETEE"
+    ABANDONNEE = "ABANDONNEE"
+
+
+class Role(StrEnum):
+    PLATFORM = "PLATFORM"
+    RECIPIENT = "RECIPIENT"  # the buyer's users
+    SUPPLIER = "SUPPLIER"  # the seller's users
+
+
+LIFECYCLE_CODES: dict[Status, int | None] = {
+    Status.DEPOSEE: 200,  # Déposée
+    Status.EN_COURS_ACHEMINEMENT: 201,  # Émise par la plateforme
+    Status.MISE_A_DISPOSITION: 203,  # Mise à disposition
+    Status.COMPTABILISEE: 204,  # Prise en charge
+    Status.SERVICE_FAIT: 205,  # Approuvée
+    Status.MANDATEE: 205,  # Approuvée (payment ordered)
+    Status.SUSPENDUE: 208,  # Suspendue
+    Status.COMPLETEE: 209,  # Complétée
+    Status.REJETEE: 210,  # Refusée
+    Status.MISE_EN_PAIEMENT: 211,  # Paiement transmis
+    Status.ABANDONNEE: 220,  # Annulée
+    Status.A_RECYCLER: 221,  # Erreur de routage
+    Status.EN_ERREUR: None,
+}
+
+# 2026 reason codes accepted with a status that needs a reason (examples of the reform, plus AUTRE)
+REASON_CODES = frozenset({
+    "DOUBLON", "DEST_INC", "DEST_ERR", "SIRET_ERR", "CODE_ROUTAGE_ERR", "CMD_ERR", "MONTANTTOTAL_ERR",
+    "TX_TVA_ERR", "CALCUL_ERR", "JUSTIF_ABS", "REF_CT_ABSENT", "ADR_ERR", "AUTRE",
+})
+
+
+@dataclass(frozen=True)
+class Move:
+    to: Status
+    needs_reason: bool = False
+    needs_mandate_number: bool = False
+    route: str = "status"  # the endpoint that performs it: status, complete, recycle
+
+
+_RECIPIENT_FROM_AVAILABLE = (
+    Move(Status.COMPTABILISEE),
+    Move(Status.SERVICE_FAIT),
+    Move(Status.MANDATEE, needs_mandate_number=True),
+    Move(Status.SUSPENDUE, needs_reason=True),
+    Move(Status.A_RECYCLER, needs_reason=True),
+    Move(Status.REJETEE, needs_reason=True),
+)
+
+# (current status, role) -> the moves allowed. Anything absent is refused (409).
+TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
+    # the platform's routing workflow
+    (Status.DEPOSEE, Role.PLATFORM): (Move(Status.EN_COURS_ACHEMINEMENT), Move(Status.EN_ERREUR)),
+    (Status.EN_COURS_ACHEMINEMENT, Role.PLATFORM): (Move(Status.MISE_A_DISPOSITION), Move(Status.EN_ERREUR)),
+    (Status.COMPLETEE, Role.PLATFORM): (),
+    # the buyer
+    (Status.MISE_A_DISPOSITION, Role.RECIPIENT): _RECIPIENT_FROM_AVAILABLE,
+    (Status.COMPLETEE, Role.RECIPIENT): _RECIPIENT_FROM_AVAILABLE,
+    (Status.COMPTABILISEE, Role.RECIPIENT): (
+        Move(Status.SERVICE_FAIT), Move(Status.MANDATEE, needs_mandate_number=True),
+        Move(Status.SUSPENDUE, needs_reason=True), Move(Status.REJETEE, needs_reason=True),
+    ),
+    (Status.SERVICE_FAIT, Role.RECIPIENT): (
+        Move(Status.MANDATEE, needs_mandate_number=True), Move(Status.SUSPENDUE, needs_reason=True),
+        Move(Status.REJETEE, needs_reason=True),
+    ),
+    (Status.MANDATEE, Role.RECIPIENT): (Move(Status.MISE_EN_PAIEMENT),),
+    # the supplier
+    (Status.SUSPENDUE, Role.SUPPLIER): (Move(Status.COMPLETEE, route="complete"), Move(Status.ABANDONNEE)),
+    (Status.A_RECYCLER, Role.SUPPLIER): (Move(Status.DEPOSEE, route="recycle"), Move(Status.ABANDONNEE)),
+}
+
+# Statuses during which the payment-delay clock runs (it stops while SUSPENDUE, ends at payment).
+CLOCK_RUNNING = frozenset({Status.MISE_A_DISPOSITION, Status.COMPLETEE, Status.COMPTABILISEE,
+                           Status.SERVICE_FAIT, Status.MANDATEE})
+
+
+def moves(status: Status, roles: set[Role]) -> list[Move]:
+    out: list[Move] = []
+    for role in sorted(roles):
+        out += TRANSITIONS.get((status, role), ())
+    return out
+
+
+def check_move(status: Status, roles: set[Role], to: Status, route: str, reason_code: str | None,
+               mandate_number: str | None) -> Move:
+    """The move, or a 409 naming the allowed ones / a 422 for a missing reason or mandate number."""
+    allowed = [m for m in moves(status, roles)]
+    move = next((m for m in allowed if m.to is to and m.route == route), None)
+    if move is None:
+        names = sorted({m.to.value for m in allowed if m.route == route or route == "status"})
+        raise Conflict(f"{to.value} cannot follow {status.value} for you; allowed now: {names or 'none'}.",
+                       code="TRANSITION_NOT_ALLOWED", field="status", current_status=status.value, allowed=names)
+    if move.needs_reason:
+        if not reason_code:
+            raise InvalidInput(f"{to.value} needs a reason_code.", code="REASON_REQUIRED", field="reason_code")
+        if reason_code not in REASON_CODES:
+            raise InvalidInput(f"Unknown reason_code; use one of {sorted(REASON_CODES)}.", code="UNKNOWN_REASON_CODE",
+                               field="reason_code")
+    if move.needs_mandate_number and not mandate_number:
+        raise InvalidInput("MANDATEE carries the mandate number.", code="MANDATE_NUMBER_REQUIRED",
+                           field="mandate_number")
+    return move

@@ -1,0 +1,264 @@
+"""The invoice lifecycle end to end: routing workflow, statuses by role, history, races, recycling,
+reading, the payment clock, revenue orders."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+import boto3
+import pytest
+
+from conftest import b64
+
+
+def enter(api, parties, number=None, service="SERV-1", amount="100", buyer=None, token=None) -> str:
+    body = {"supplier_structure_id": parties["supplier"]["structure_id"],
+            "recipient_identifier": (buyer or parties["buyer"])["identifier"], "service_code": service,
+            "number": number or f"L-{uuid.uuid4().hex[:8]}", "issue_date": date.today().isoformat(),
+            "lines": [{"description": "Prestation", "quantity": "1", "unit_price": amount, "vat_rate": "20"}]}
+    r = api.post("/v1/invoices", body, token=token or parties["clerk"].token)
+    assert r.status == 201, r
+    return r.json["invoice_id"]
+
+
+def wait_status(api, token, invoice_id, status, timeout=30.0) -> dict:
+    deadline, last = time.time() + timeout, None
+    while time.time() < deadline:
+        last = api.get(f"/v1/invoices/{invoice_id}", token=token)
+        if last.status == 200 and last.json["status"] == status:
+            return last.json
+        time.sleep(0.25)
+    raise AssertionError(f"{invoice_id} not {status} in {timeout}s: {last}")
+
+
+def post_status(api, token, invoice_id, status, **extra):
+    return api.post(f"/v1/invoices/{invoice_id}/status", {"status": status, **extra}, token=token)
+
+
+def test_full_lifecycle_with_suspension(api, parties):
+    buyer, supplier = parties["buyer_user"], parties["clerk"]
+    iid = enter(api, parties, amount="1000")
+    inv = wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    assert inv["lifecycle_code"] == 203
+    due = date.fromisoformat(inv["payment"]["due_date"])
+    assert due == date.today() + timedelta(days=30) and inv["payment"]["running"] is True
+    assert inv["payment"]["days_left"] == 30 and inv["payment"]["late_interest"] == "0.00"
+    allowed = {s["status"] for s in api.get(f"/v1/invoices/{iid}/next-statuses", token=buyer.token).json["allowed"]}
+    assert allowed == {"COMPTABILISEE", "SERVICE_FAIT", "MANDATEE", "SUSPENDUE", "A_RECYCLER", "REJETEE"}
+    assert api.get(f"/v1/invoices/{iid}/next-statuses", token=supplier.token).json["allowed"] == []
+
+    r = post_status(api, buyer.token, iid, "SUSPENDUE")
+    assert r.status == 422 and r.json["code"] == "REASON_REQUIRED"
+    r = post_status(api, buyer.token, iid, "SUSPENDUE", reason_code="JUSTIF_ABS", comment="Joindre le PV de réception")
+    assert r.status == 200 and r.json["status"] == "SUSPENDUE" and r.json["lifecycle_code"] == 208
+    assert r.json["payment"]["running"] is False
+    r = api.post(f"/v1/invoices/{iid}/complete", {"comment": "PV joint",
+                                                  "attachments": [{"file_name": "pv.txt", "content_base64": b64(b"PV")}]},
+                 token=supplier.token)
+    assert r.status == 200 and r.json["status"] == "COMPLETEE" and "pv.txt" in r.json["documents"]
+    assert r.json["payment"]["running"] is True
+    r = post_status(api, buyer.token, iid, "SERVICE_FAIT")
+    assert r.status == 200
+    r = post_status(api, buyer.token, iid, "MANDATEE")
+    assert r.status == 422 and r.json["code"] == "MANDATE_NUMBER_REQUIRED"
+    r = post_status(api, buyer.token, iid, "MANDATEE", mandate_number="M-2026-123")
+    assert r.status == 200 and r.json["mandate_number"] == "M-2026-123"
+    r = post_status(api, buyer.token, iid, "MISE_EN_PAIEMENT")
+    assert r.status == 200 and r.json["lifecycle_code"] == 211 and r.json["payment"]["running"] is False
+
+    history = api.get(f"/v1/invoices/{iid}/history", token=supplier.token).json["items"]
+    assert [(h["status"], h["actor_role"]) for h in history] == [
+        ("DEPOSEE", "SUPPLIER"), ("EN_COURS_ACHEMINEMENT", "PLATFORM"), ("MISE_A_DISPOSITION", "PLATFORM"),
+        ("SUSPENDUE", "RECIPIENT"), ("COMPLETEE", "SUPPLIER"), ("SERVICE_FAIT", "RECIPIENT"),
+        ("MANDATEE", "RECIPIENT"), ("MISE_EN_PAIEMENT", "RECIPIENT")]
+    suspended = history[3]
+    assert suspended["reason_code"] == "JUSTIF_ABS" and suspended["comment"] == "Joindre le PV de réception"
+    assert suspended["actor_id"] == buyer.user_id and history[6]["mandate_number"] == "M-2026-123"
+    link = api.get(f"/v1/invoices/{iid}/documents/pdf", token=buyer.token)
+    assert link.status == 200 and "X-Amz-Signature" in link.json["url"]
+
+
+def test_who_may_do_what(api, parties, new_user, member):
+    buyer, supplier = parties["buyer_user"], parties["clerk"]
+    iid = enter(api, parties)
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    stranger = new_user("stranger")
+    for path in (f"/v1/invoices/{iid}", f"/v1/invoices/{iid}/history", f"/v1/invoices/{iid}/next-statuses",
+                 f"/v1/invoices/{uuid.uuid4()}", "/v1/invoices/not-an-id"):
+        r = api.get(path, token=stranger.token)
+        assert r.status == 404 and r.json["code"] == "INVOICE_NOT_FOUND", (path, r)
+    assert post_status(api, stranger.token, iid, "SERVICE_FAIT").status == 404
+    r = post_status(api, supplier.token, iid, "SERVICE_FAIT")  # a buyer's status
+    assert r.status == 409 and r.json["code"] == "TRANSITION_NOT_ALLOWED"
+    reader = member(buyer, parties["buyer"], permissions={"INVOICES_RECEIVED": "CONSULTATION"})
+    assert api.get(f"/v1/invoices/{iid}", token=reader.token).status == 200
+    r = post_status(api, reader.token, iid, "SERVICE_FAIT")
+    assert r.status == 409 and r.json["allowed"] == []
+    r = post_status(api, buyer.token, iid, "MISE_EN_PAIEMENT")  # not from MISE_A_DISPOSITION
+    assert r.status == 409 and "MANDATEE" in r.json["allowed"]
+    r = api.post(f"/v1/invoices/{iid}/complete", {"comment": "x"}, token=supplier.token)
+    assert r.status == 409  # not suspended
+    r = post_status(api, buyer.token, iid, "REJETEE", reason_code="NOT_A_CODE")
+    assert r.status == 422 and r.json["code"] == "UNKNOWN_REASON_CODE"
+    r = post_status(api, buyer.token, iid, "PAYEE")
+    assert r.status == 422 and r.json["field"] == "status"
+    assert api.get(f"/v1/invoices/{iid}", token=buyer.token).json["status"] == "MISE_A_DISPOSITION"
+
+
+@pytest.mark.parametrize("mode", ["same-final-move", "different-moves-if-match"])
+def test_two_buyers_racing_exactly_one_wins(api, parties, member, mode):
+    buyer = parties["buyer_user"]
+    second = member(buyer, parties["buyer"], permissions={"INVOICES_RECEIVED": "MODIFICATION"})
+    iid = enter(api, parties)
+    seen = wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    if mode == "same-final-move":  # REJETEE is final: after one, none can follow
+        calls = [(u, {"status": "REJETEE", "reason_code": "CALCUL_ERR"}, {}) for u in (buyer, second)] * 4
+        losers = {409}
+    else:  # each decides on the version it read: If-Match
+        v = {"If-Match": f'"{seen["version"]}"'}
+        calls = [(buyer, {"status": "SERVICE_FAIT"}, v), (second, {"status": "REJETEE", "reason_code": "CALCUL_ERR"}, v),
+                 (buyer, {"status": "SUSPENDUE", "reason_code": "JUSTIF_ABS"}, v),
+                 (second, {"status": "COMPTABILISEE"}, v)] * 2
+        losers = {409, 412}
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        replies = list(pool.map(lambda c: api.post(f"/v1/invoices/{iid}/status", c[1], token=c[0].token,
+                                                   headers=c[2]), calls))
+    winners = [r for r in replies if r.status == 200]
+    assert len(winners) == 1, replies
+    assert all(r.status in losers for r in replies if r.status != 200), replies
+    final = api.get(f"/v1/invoices/{iid}", token=buyer.token).json
+    assert final["status"] == winners[0].json["status"] and final["version"] == winners[0].json["version"]
+    history = api.get(f"/v1/invoices/{iid}/history", token=buyer.token).json["items"]
+    assert len(history) == 4  # deposited, routing, available, the one winner
+
+
+def test_recycle_to_another_buyer_and_service(api, parties, new_user, new_structure):
+    buyer, supplier = parties["buyer_user"], parties["clerk"]
+    iid = enter(api, parties)
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    r = post_status(api, buyer.token, iid, "A_RECYCLER", reason_code="DEST_ERR", comment="Pas pour nous")
+    assert r.status == 200 and r.json["lifecycle_code"] == 221
+    other_user = new_user("other-buyer")
+    other = new_structure(other_user, name=f"Département {uuid.uuid4().hex[:5]}")
+    api.post(f"/v1/structures/{other['structure_id']}/services", {"code": "DGS", "name": "DGS"}, token=other_user.token)
+    # recycling to an unknown or private structure, or an unknown service: refused, nothing changes
+    from conftest import random_siret
+
+    private = new_structure(parties["owner"], kind="PRIVATE")
+    for body, code in (({"recipient_identifier": random_siret()}, "BUYER_UNKNOWN"),
+                       ({"recipient_identifier": private["identifier"]}, "BUYER_NOT_PUBLIC"),
+                       ({"recipient_identifier": other["identifier"], "service_code": "NOPE"}, "SERVICE_UNKNOWN")):
+        r = api.post(f"/v1/invoices/{iid}/recycle", body, token=supplier.token)
+        assert r.status == 422 and r.json["code"] == code, r
+    assert api.post(f"/v1/invoices/{iid}/recycle", {"recipient_identifier": other["identifier"]},
+                    token=buyer.token).status == 409  # the buyer does not recycle
+    r = api.post(f"/v1/invoices/{iid}/recycle", {"recipient_identifier": other["identifier"], "service_code": "DGS"},
+                 token=supplier.token)
+    assert r.status == 200 and r.json["status"] == "DEPOSEE" and r.json["buyer_structure_id"] == other["structure_id"]
+    routed = wait_status(api, other_user.token, iid, "MISE_A_DISPOSITION")
+    assert routed["service_code"] == "DGS" and routed["number"] == api.get(
+        f"/v1/invoices/{iid}", token=supplier.token).json["number"]
+    assert api.get(f"/v1/invoices/{iid}", token=buyer.token).status == 404  # the first buyer no longer sees it
+    received = api.get(f"/v1/invoices?role=RECIPIENT&structure_id={other['structure_id']}", token=other_user.token)
+    assert [i["invoice_id"] for i in received.json["items"]] == [iid]
+
+
+def test_lists_by_index_with_filters(api, parties):
+    buyer, supplier = parties["buyer_user"], parties["clerk"]
+    small, big = enter(api, parties, amount="10"), enter(api, parties, amount="5000")
+    wait_status(api, buyer.token, big, "MISE_A_DISPOSITION")
+    wait_status(api, buyer.token, small, "MISE_A_DISPOSITION")
+    sid_b, sid_s = parties["buyer"]["structure_id"], parties["supplier"]["structure_id"]
+    got = api.get(f"/v1/invoices?role=RECIPIENT&structure_id={sid_b}&min_amount=1000", token=buyer.token).json
+    assert [i["invoice_id"] for i in got["items"]] == [big]
+    got = api.get(f"/v1/invoices?role=SUPPLIER&structure_id={sid_s}&status=MISE_A_DISPOSITION&limit=1",
+                  token=supplier.token).json
+    assert len(got["items"]) == 1 and got["next_page_token"]
+    page2 = api.get(f"/v1/invoices?role=SUPPLIER&structure_id={sid_s}&status=MISE_A_DISPOSITION&limit=1"
+                    f"&page_token={got['next_page_token']}", token=supplier.token).json
+    assert {got["items"][0]["invoice_id"], page2["items"][0]["invoice_id"]} == {small, big}
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    assert api.get(f"/v1/invoices?role=RECIPIENT&structure_id={sid_b}&from={tomorrow}",
+                   token=buyer.token).json["items"] == []
+    r = api.get(f"/v1/invoices?role=RECIPIENT&structure_id={sid_b}", token=supplier.token)
+    assert r.status == 404  # the supplier's user is not a member of the buyer
+    assert api.get(f"/v1/invoices?role=BOTH&structure_id={sid_b}", token=buyer.token).status == 422
+
+
+def test_overdue_invoices_are_flagged_and_announced(api, parties, platform):
+    buyer = parties["buyer_user"]
+    iid = enter(api, parties, amount="1000")
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    # the clock started 35 days ago: due 5 days ago (what time would do)
+    from orchestre.repositories.invoices import InvoiceRepository
+
+    repo = InvoiceRepository()
+    inv = repo.get(iid, consistent=True)
+    started = inv.payment_clock["started_at"]
+    aged = inv.model_copy(update={"payment_clock": {**inv.payment_clock, "started_at": (
+        date.today() - timedelta(days=35)).isoformat() + started[10:]}, "version": inv.version + 1})
+    from orchestre.domain.invoices import HistoryEntry
+
+    repo.transition(aged, inv, HistoryEntry(invoice_id=iid, at="2000-01-01T00:00:00Z", status=inv.status,
+                                            actor_role="PLATFORM", comment="test: clock aged"))
+    shown = api.get(f"/v1/invoices/{iid}", token=buyer.token).json["payment"]
+    assert shown["days_late"] == 5 and shown["fixed_indemnity"] == "40.00"
+    assert shown["late_interest"] == "1.67"  # 1200 € incl. VAT x (2.15 + 8) % x 5 / 365
+    out = platform.gateway.invoke_function("process", {"source": "aws.events", "detail-type": "Scheduled Event"})
+    assert out["flagged"] >= 1
+    again = platform.gateway.invoke_function("process", {"source": "aws.events", "detail-type": "Scheduled Event"})
+    item = repo.get(iid, consistent=True)
+    assert item.overdue_notified is True and again["flagged"] == 0  # announced once
+
+
+def test_revenue_order_is_received_like_an_invoice_but_informational(api, new_user, new_structure):
+    state_user, local_user = new_user("ordonnateur"), new_user("collectivite")
+    issuer = new_structure(state_user, name=f"DRFiP {uuid.uuid4().hex[:5]}")
+    recipient = new_structure(local_user, name=f"Commune {uuid.uuid4().hex[:5]}")
+    body = {"issuer_structure_id": issuer["structure_id"], "recipient_identifier": recipient["identifier"],
+            "number": f"T-{uuid.uuid4().hex[:6]}", "issue_date": date.today().isoformat(), "amount": "2500.00",
+            "subject": "Redevance d'occupation du domaine public"}
+    r = api.post("/v1/revenue-orders", body, token=state_user.token)
+    assert r.status == 201, r
+    assert r.json["document_type"] == "REVENUE_ORDER" and r.json["informational"] is True
+    rid = r.json["invoice_id"]
+    inv = wait_status(api, local_user.token, rid, "MISE_A_DISPOSITION")
+    assert inv["notice"].startswith("Revenue order") and inv["payment"] is None
+    listed = api.get(f"/v1/invoices?role=RECIPIENT&structure_id={recipient['structure_id']}", token=local_user.token)
+    assert [i["invoice_id"] for i in listed.json["items"]] == [rid]
+    assert api.get(f"/v1/invoices/{rid}/documents/pdf", token=local_user.token).status == 200
+    r = post_status(api, local_user.token, rid, "SERVICE_FAIT")
+    assert r.status == 200 and r.json["informational"] is True
+    # only a public issuer with the right, to a public recipient; a cancellation names its order
+    assert api.post("/v1/revenue-orders", body, token=local_user.token).status == 404
+    r = api.post("/v1/revenue-orders", {**body, "number": "T-2", "kind": "ANNULATION"}, token=state_user.token)
+    assert r.status == 422 and r.json["code"] == "CANCELS_NUMBER_REQUIRED"
+    assert api.post("/v1/revenue-orders", body, token=state_user.token).json["code"] == "DOUBLON"
+
+
+@pytest.mark.slow
+def test_a_failing_route_parks_the_invoice(api, parties):
+    """The buyer stops receiving between deposit and routing: retries with backoff, then EN_ERREUR
+    with the cause (operations are alerted through the RoutingFailures metric and the alarm)."""
+    buyer, buyer_sid = parties["buyer_user"], parties["buyer"]["structure_id"]
+    iid = enter(api, parties)
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    # back to DEPOSEE (as if just deposited), the buyer closes its space, the workflow starts
+    from orchestre.domain.invoices import HistoryEntry
+    from orchestre.repositories.invoices import InvoiceRepository
+
+    repo = InvoiceRepository()
+    inv = repo.get(iid, consistent=True)
+    repo.transition(inv.model_copy(update={"status": "DEPOSEE", "version": inv.version + 1, "payment_clock": None}),
+                    inv, HistoryEntry(invoice_id=iid, at="2000-01-01T00:00:00Z", status="DEPOSEE", actor_role="PLATFORM"))
+    assert api.delete(f"/v1/structures/{buyer_sid}/spaces/INVOICES_RECEIVED", token=buyer.token).status == 200
+    boto3.client("stepfunctions").start_execution(stateMachineArn=os.environ["LIFECYCLE_STATE_MACHINE_ARN"],
+                                                  input=f'{{"invoice_id": "{iid}"}}')
+    inv = wait_status(api, parties["clerk"].token, iid, "EN_ERREUR", timeout=40)
+    assert "no longer receives" in inv["routing_error"]
+    history = [h["status"] for h in api.get(f"/v1/invoices/{iid}/history", token=parties["clerk"].token).json["items"]]
+    assert history[-1] == "EN_ERREUR"
