@@ -262,3 +262,47 @@ def test_a_failing_route_parks_the_invoice(api, parties):
     assert "no longer receives" in inv["routing_error"]
     history = [h["status"] for h in api.get(f"/v1/invoices/{iid}/history", token=parties["clerk"].token).json["items"]]
     assert history[-1] == "EN_ERREUR"
+
+
+def test_both_sides_are_notified_along_the_lifecycle(api, parties):
+    """Deposit -> the buyer is told (email + its SQS queue); suspension -> the supplier is told;
+    completion; SERVICE_FAIT, MANDATEE, MISE_EN_PAIEMENT -> the supplier is told it is paid."""
+    from test_notifications import emails_to, receive, wait_emails
+
+    buyer, supplier_owner, clerk = parties["buyer_user"], parties["owner"], parties["clerk"]
+    sqs = boto3.client("sqs")
+    queues = {side: sqs.create_queue(QueueName=f"subscriber-{side}-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+              for side in ("buyer", "supplier")}
+    mail = {side: f"{side}-{uuid.uuid4().hex[:6]}@example.fr" for side in ("buyer", "supplier")}
+    for side, structure, user, events in (("buyer", parties["buyer"], buyer, ["MISE_A_DISPOSITION"]),
+                                          ("supplier", parties["supplier"], supplier_owner,
+                                           ["SUSPENDUE", "MISE_EN_PAIEMENT"])):
+        for channel, target, ev in (("EMAIL", mail[side], events), ("SQS", queues[side], ["ALL"])):
+            r = api.post(f"/v1/structures/{structure['structure_id']}/subscriptions",
+                         {"channel": channel, "target": target, "events": ev}, token=user.token)
+            assert r.status == 201, r
+    iid = enter(api, parties, amount="1000")
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    [available] = wait_emails(mail["buyer"])
+    number = api.get(f"/v1/invoices/{iid}", token=buyer.token).json["number"]
+    import re
+
+    assert number in available.subject and "1200,00" in re.sub(r"[\s\u202f\u00a0]", "", available.body)
+    assert post_status(api, buyer.token, iid, "SUSPENDUE", reason_code="JUSTIF_ABS",
+                       comment="Manque le PV").status == 200
+    [suspended] = wait_emails(mail["supplier"])
+    assert "JUSTIF_ABS" in suspended.body and "Manque le PV" in suspended.body
+    assert api.post(f"/v1/invoices/{iid}/complete", {"comment": "PV joint"}, token=clerk.token).status == 200
+    for status, extra in (("SERVICE_FAIT", {}), ("MANDATEE", {"mandate_number": "M-1"}), ("MISE_EN_PAIEMENT", {})):
+        assert post_status(api, buyer.token, iid, status, **extra).status == 200
+    wait_emails(mail["supplier"], count=2)
+    assert len(emails_to(mail["buyer"])) == 1  # the buyer subscribed to MISE_A_DISPOSITION by email only
+    trail = ["EN_COURS_ACHEMINEMENT", "MISE_A_DISPOSITION", "SUSPENDUE", "COMPLETEE", "SERVICE_FAIT", "MANDATEE",
+             "MISE_EN_PAIEMENT"]
+    for side in ("buyer", "supplier"):
+        messages = [m for m in receive(queues[side], until=len(trail)) if m.get("invoice_id") == iid]
+        got = sorted(messages, key=lambda m: m["at"])
+        assert [m["status"] for m in got if m["status"] in trail] == trail, (side, got)
+        assert all(m["detail_type"] == "InvoiceStatusChanged" for m in got)
+    history = api.get(f"/v1/invoices/{iid}/history", token=clerk.token).json["items"]
+    assert [h["status"] for h in history] == ["DEPOSEE", *trail]

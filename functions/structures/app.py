@@ -255,4 +255,50 @@ def revoke_technical(structure_id: StructureId, account_id: AccountId,
     return _account_view(technical.revoke(caller(app), structure_id, account_id, slot.value))
 
 
+# -- notification subscriptions ----------------------------------------------------------
+
+from orchestre.domain.subscriptions import CreateSubscription, Subscription  # noqa: E402
+from orchestre.services.notifications import SubscriptionService  # noqa: E402
+
+TAG_N = "Subscriptions"
+subscriptions = SubscriptionService(structures)
+SubscriptionId = Annotated[str, Path(max_length=64, description="The subscription's id.")]
+
+
+@app.post("/v1/structures/<structure_id>/subscriptions", tags=[TAG_N],
+          summary="Subscribe the structure to invoice events, by email or into an SQS queue (managers; at most 20)",
+          responses={201: {"description": "Created"}})
+def create_subscription(structure_id: StructureId, body: CreateSubscription,
+                        idempotency_key: IdempotencyKey = None) -> Response[Subscription]:
+    user = caller(app)
+    result, replayed = run_once(idempotency_key, user, f"subscriptions.create.{structure_id}",
+                                body.model_dump(mode="json"),
+                                lambda: subscriptions.create(user, structure_id, body).model_dump(mode="json"))
+    subscription = Subscription.model_validate(result)
+    if not replayed:
+        metrics.add_metric(name="SubscriptionsCreated", unit="Count", value=1)
+    location = f"/v1/structures/{structure_id}/subscriptions/{subscription.subscription_id}"
+    return json_response(subscription, 201, headers={"Location": location, **replay_headers(replayed)})
+
+
+@app.get("/v1/structures/<structure_id>/subscriptions", tags=[TAG_N], summary="List subscriptions (managers)")
+def list_subscriptions(structure_id: StructureId, limit: Limit = 50,
+                       page_token: PageToken = None) -> Page[Subscription]:
+    items, token = subscriptions.list(caller(app), structure_id, limit, page_token)
+    return Page(items=items, next_page_token=token)
+
+
+@app.get("/v1/structures/<structure_id>/subscriptions/<subscription_id>", tags=[TAG_N],
+         summary="Read a subscription (managers)")
+def get_subscription(structure_id: StructureId, subscription_id: SubscriptionId) -> Subscription:
+    return subscriptions.get(caller(app), structure_id, subscription_id)
+
+
+@app.delete("/v1/structures/<structure_id>/subscriptions/<subscription_id>", tags=[TAG_N],
+            summary="Delete a subscription (managers)", responses={204: {"description": "Deleted"}})
+def delete_subscription(structure_id: StructureId, subscription_id: SubscriptionId) -> Response[None]:
+    subscriptions.delete(caller(app), structure_id, subscription_id)
+    return Response(status_code=204, body=None)
+
+
 handler = make_handler(app)

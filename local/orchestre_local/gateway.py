@@ -92,6 +92,8 @@ class Gateway:
         if body and len(body) > MAX_LAMBDA_PAYLOAD:
             return _problem(413, "PAYLOAD_TOO_LARGE",
                             "The request exceeds the 6 MB a function accepts; upload the file with POST /v1/uploads.")
+        if path == "/_local/emails" and method == "GET":
+            return self._sent_emails()
         matched = spec.match_route(method, path)
         if matched is None:
             return _problem(404, "ROUTE_NOT_FOUND", f"No route {method} {path}.")
@@ -108,6 +110,18 @@ class Gateway:
         except FunctionError as exc:  # API Gateway answers 502 when the integration fails
             return _problem(502, "BAD_GATEWAY", f"The {fn.name} function failed ({exc.error_type}).")
         return self._http_response(response)
+
+    def _sent_emails(self) -> tuple[int, dict[str, str], bytes]:
+        """Local only: the emails the platform sent (moto's SES keeps them), newest last."""
+        from moto.ses.models import ses_backends
+
+        out = []
+        for account in ses_backends:
+            backend = ses_backends[account].get(self.region)
+            for m in getattr(backend, "sent_messages", []) if backend else []:
+                out.append({"source": m.source, "destinations": m.destinations,
+                            "subject": getattr(m, "subject", None), "body": getattr(m, "body", None)})
+        return 200, {"Content-Type": "application/json"}, json.dumps(out, ensure_ascii=False).encode()
 
     def _event(self, method, path, query, headers, body, route, params, claims) -> dict[str, Any]:
         multi_q = parse_qs(query, keep_blank_values=True)
