@@ -33,6 +33,7 @@ def seed(gw: Gateway) -> dict:
     buyer_token = _account(gw, BUYER_USER, "Camille", "Acheteuse")
     buyer = _call(gw, "POST", "/v1/structures", {
         "identifier_type": "SIRET", "identifier": BUYER_SIRET, "name": "Ville de Démonstration", "kind": "PUBLIC",
+        "email": "factures@ville-demo.fr",
         "address": {"line1": "1 place de la Mairie", "postal_code": "75001", "city": "Paris", "country_code": "FR"},
         "billing": {"service_code_required": True, "legal_commitment_required": False,
                     "service_code_or_commitment_required": False, "payment_status_managed": True},
@@ -43,7 +44,7 @@ def seed(gw: Gateway) -> dict:
     supplier_token = _account(gw, SUPPLIER_USER, "Dominique", "Fournisseur")
     supplier = _call(gw, "POST", "/v1/structures", {
         "identifier_type": "SIRET", "identifier": SUPPLIER_SIRET, "name": "Société Démo SAS", "kind": "PRIVATE",
-        "vat_number": SUPPLIER_VAT,
+        "vat_number": SUPPLIER_VAT, "email": "compta@societe-demo.fr",
         "address": {"line1": "10 rue du Commerce", "postal_code": "69002", "city": "Lyon", "country_code": "FR"},
     }, supplier_token)
     return {
