@@ -245,3 +245,27 @@ def test_portal_entry(api, parties):
     neg = api.post("/v1/invoices", {**body, "number": "P-5", "lines": [{"description": "x", "quantity": "-1",
                                                                       "unit_price": "1"}]}, token=clerk.token)
     assert neg.status == 422 and neg.json["field"] == "lines.0.quantity"
+
+
+def test_a_flow_left_received_is_queued_again(api, parties, platform):
+    """A crash between recording a flow and queueing it: the scheduled sweep queues it again."""
+    from datetime import datetime, timedelta, timezone
+
+    from orchestre.domain.flows import Flow
+    from orchestre.domain.invoices import Channel
+    from orchestre.repositories.invoices import FlowRepository
+    from orchestre.services.deposit import DepositService
+
+    clerk = parties["clerk"]
+    _, pdf = invoice_file(parties)
+    service = DepositService()
+    sha, key = service._store_original(pdf, "lost.pdf")
+    old = (datetime.now(timezone.utc) - timedelta(minutes=20)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    flow = Flow(flow_id=str(uuid.uuid4()), channel=Channel.API, depositor_id=clerk.user_id, file_name="lost.pdf",
+                size=len(pdf), sha256=sha, original_key=key, received_at=old)
+    FlowRepository().create(flow)  # recorded, never queued
+    time.sleep(1.5)
+    assert api.get(f"/v1/flows/{flow.flow_id}", token=clerk.token).json["status"] == "RECEIVED"
+    out = platform.gateway.invoke_function("deposit", {"source": "aws.events", "detail-type": "Scheduled Event"})
+    assert out["requeued"] >= 1
+    assert wait_flow(api, clerk.token, flow.flow_id)["status"] == "INTEGRATED"

@@ -179,6 +179,10 @@ def _record(record: SQSRecord) -> None:
 
 
 def on_queue(event: dict, context) -> dict:
+    if event.get("source") == "aws.events":  # the schedule: stuck flows queued again
+        requeued = deposit.sweep()
+        logger.info("flow sweep", extra={"requeued": requeued})
+        return {"requeued": requeued}
     if not event.get("Records"):
         logger.warning("unexpected event", extra={"keys": sorted(event)})
         return {}

@@ -125,7 +125,7 @@ class EventRule:
 
 GSI1 = Index("GSI1", "GSI1PK", "GSI1SK")
 GSI2 = Index("GSI2", "GSI2PK", "GSI2SK")
-GSI3 = Index("GSI3", "GSI3PK", "GSI3SK")  # sparse: invoices whose payment clock runs, by due date
+GSI3 = Index("GSI3", "GSI3PK", "GSI3SK")  # sparse: invoices whose payment clock runs, unfinished flows
 
 TABLES: tuple[Table, ...] = (
     Table("main", "TABLE_NAME", "orchestre-main", "PK", "SK", (GSI1, GSI2, GSI3)),
@@ -212,6 +212,7 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         memory_mb=2048,  # Saxon's stylesheets and a full CPU share for schematron runs
         timeout_s=60,
+        schedule="rate(15 minutes)",  # flows left RECEIVED (a crash before queueing) are queued again
         layers=("core", "validation"),
     ),
     Function(

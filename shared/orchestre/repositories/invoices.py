@@ -121,7 +121,14 @@ class FlowRepository:
         item = {"PK": f"FLOW#{flow.flow_id}", "SK": "FLOW", "type": "FLOW",
                 "GSI1PK": f"DEPOSITOR#{flow.depositor_id}", "GSI1SK": f"{flow.received_at}#{flow.flow_id}"}
         item.update(flow.model_dump(mode="json", exclude_none=True))
+        if flow.status in (FlowStatus.RECEIVED, FlowStatus.IN_PROGRESS):  # sparse: unfinished flows, by day
+            item["GSI3PK"] = f"PENDINGFLOW#{flow.received_at[:10]}"
+            item["GSI3SK"] = f"{flow.received_at}#{flow.flow_id}"
         return item
+
+    def pending(self, day: str, limit: int = 100, page_token: str | None = None) -> Page:
+        """Unfinished flows received on ``day`` (YYYY-MM-DD), oldest first."""
+        return self.table.query(f"PENDINGFLOW#{day}", index="GSI3", limit=limit, page_token=page_token)
 
     def create(self, flow: Flow) -> bool:
         """Record a received flow; False if it exists already (a redelivered EDI event)."""

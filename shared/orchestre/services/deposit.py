@@ -186,6 +186,27 @@ class DepositService:
         self.flows.finish(flow)
         return flow
 
+    def sweep(self, older_than: timedelta = timedelta(minutes=10), days: int = 2) -> int:
+        """Scheduled: flows still RECEIVED (or abandoned IN_PROGRESS) after ``older_than`` are queued
+        again, so that a crash between recording and queueing never leaves one stuck."""
+        cutoff = (now() - older_than).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        requeued = 0
+        for back in range(days):
+            day = (now() - timedelta(days=back)).date().isoformat()
+            token = None
+            while True:
+                page = self.flows.pending(day, 100, token)
+                for item in page.items:
+                    flow = Flow.model_validate(item)
+                    stamp = flow.started_at if flow.status is FlowStatus.IN_PROGRESS else flow.received_at
+                    if (stamp or "") < cutoff and flow.channel is Channel.API:
+                        self.queue.send({"flow_id": flow.flow_id})
+                        requeued += 1
+                token = page.next_token
+                if not token:
+                    break
+        return requeued
+
     # -- EDI drops -----------------------------------------------------------------------
 
     def receive_edi(self, bucket: str, raw_key: str, size: int, etag: str, version_id: str | None = None) -> Flow | None:
