@@ -163,6 +163,10 @@ def test_recycle_to_another_buyer_and_service(api, parties, new_user, new_struct
     assert routed["service_code"] == "DGS" and routed["number"] == api.get(
         f"/v1/invoices/{iid}", token=supplier.token).json["number"]
     assert api.get(f"/v1/invoices/{iid}", token=buyer.token).status == 404  # the first buyer no longer sees it
+    seen_by_new = api.get(f"/v1/invoices/{iid}/history", token=other_user.token).json["items"]
+    assert seen_by_new[0]["previous_status"] == "A_RECYCLER" and "Pas pour nous" not in str(seen_by_new)
+    full = api.get(f"/v1/invoices/{iid}/history", token=supplier.token).json["items"]
+    assert "Pas pour nous" in str(full)  # the supplier sees the whole story
     received = api.get(f"/v1/invoices?role=RECIPIENT&structure_id={other['structure_id']}", token=other_user.token)
     assert [i["invoice_id"] for i in received.json["items"]] == [iid]
 
@@ -187,6 +191,9 @@ def test_lists_by_index_with_filters(api, parties):
     r = api.get(f"/v1/invoices?role=RECIPIENT&structure_id={sid_b}", token=supplier.token)
     assert r.status == 404  # the supplier's user is not a member of the buyer
     assert api.get(f"/v1/invoices?role=BOTH&structure_id={sid_b}", token=buyer.token).status == 422
+    for bad in ("1e200", "1" * 41, "-1"):
+        r = api.get(f"/v1/invoices?role=RECIPIENT&structure_id={sid_b}&min_amount={bad}", token=buyer.token)
+        assert r.status == 422 and r.json["field"] == "min_amount", (bad, r)
 
 
 def test_overdue_invoices_are_flagged_and_announced(api, parties, platform):
@@ -262,6 +269,12 @@ def test_a_failing_route_parks_the_invoice(api, parties):
     assert "no longer receives" in inv["routing_error"]
     history = [h["status"] for h in api.get(f"/v1/invoices/{iid}/history", token=parties["clerk"].token).json["items"]]
     assert history[-1] == "EN_ERREUR"
+    # a parked invoice is not a dead end: the buyer reopens, the supplier sends it again
+    assert api.put(f"/v1/structures/{buyer_sid}/spaces/INVOICES_RECEIVED", token=buyer.token).status == 200
+    r = api.post(f"/v1/invoices/{iid}/recycle", {"recipient_identifier": parties["buyer"]["identifier"],
+                                                 "service_code": "SERV-1"}, token=parties["clerk"].token)
+    assert r.status == 200, r
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
 
 
 def test_both_sides_are_notified_along_the_lifecycle(api, parties):
@@ -306,3 +319,35 @@ def test_both_sides_are_notified_along_the_lifecycle(api, parties):
         assert all(m["detail_type"] == "InvoiceStatusChanged" for m in got)
     history = api.get(f"/v1/invoices/{iid}/history", token=clerk.token).json["items"]
     assert [h["status"] for h in history] == ["DEPOSEE", *trail]
+
+
+def test_a_closed_invoice_is_never_overdue(api, parties, platform):
+    buyer = parties["buyer_user"]
+    iid = enter(api, parties)
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    r = post_status(api, buyer.token, iid, "REJETEE", reason_code="CALCUL_ERR")
+    assert r.status == 200 and r.json["payment"]["running"] is False and r.json["payment"]["days_left"] is None
+    item = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"],
+                                             Key={"PK": {"S": f"INV#{iid}"}, "SK": {"S": "INVOICE"}})["Item"]
+    assert "GSI3PK" not in item  # out of the due-date index: the overdue job cannot see it
+
+
+def test_a_stuck_routing_is_restarted_by_the_sweep(api, parties, platform):
+    """A workflow that never started (or died): the scheduled sweep starts a new one."""
+    from datetime import datetime, timezone
+
+    from orchestre.domain.invoices import HistoryEntry
+    from orchestre.repositories.invoices import InvoiceRepository
+
+    buyer = parties["buyer_user"]
+    iid = enter(api, parties)
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    repo = InvoiceRepository()
+    inv = repo.get(iid, consistent=True)
+    old = (datetime.now(timezone.utc) - timedelta(minutes=30)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    repo.transition(inv.model_copy(update={"status": "DEPOSEE", "version": inv.version + 1, "payment_clock": None,
+                                           "updated_at": old}),
+                    inv, HistoryEntry(invoice_id=iid, at=old, status="DEPOSEE", actor_role="PLATFORM"))
+    out = platform.gateway.invoke_function("process", {"source": "aws.events", "detail-type": "Scheduled Event"})
+    assert out["restarted"] >= 1
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")

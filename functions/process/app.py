@@ -125,8 +125,8 @@ def list_invoices(
     number: Annotated[str | None, Query(max_length=30)] = None,
     from_: Annotated[date | None, Query(alias="from", description="Deposited on or after")] = None,
     to: Annotated[date | None, Query(description="Deposited on or before")] = None,
-    min_amount: Annotated[Decimal | None, Query(ge=0)] = None,
-    max_amount: Annotated[Decimal | None, Query(ge=0)] = None,
+    min_amount: Annotated[Decimal | None, Query(ge=0, le=10**15, max_digits=17, decimal_places=2)] = None,
+    max_amount: Annotated[Decimal | None, Query(ge=0, le=10**15, max_digits=17, decimal_places=2)] = None,
     limit: Limit = 50,
     page_token: PageToken = None,
 ) -> Page[InvoiceView]:
@@ -217,16 +217,16 @@ def on_event(event: dict, context) -> dict:
         elif action == "make_available":
             inv = service.make_available(invoice_id)
         elif action == "park":
-            inv = service.park(invoice_id, event.get("error"))
+            inv = service.park(invoice_id, event.get("error"), event.get("expected_status"))
         else:
             raise ValueError(f"unknown action {action}")
         return {"invoice_id": invoice_id, "status": inv.status}
     if event.get("Records"):
         return process_partial_response(event=event, record_handler=_deposited, processor=processor, context=context)
-    if event.get("source") == "aws.events":  # the daily schedule
-        flagged = service.flag_overdue()
-        logger.info("overdue invoices flagged", extra={"flagged": flagged})
-        return {"flagged": flagged}
+    if event.get("source") == "aws.events":  # the schedule: overdue invoices, stuck routings
+        flagged, restarted = service.flag_overdue(), service.sweep_routing()
+        logger.info("scheduled run", extra={"flagged": flagged, "restarted": restarted})
+        return {"flagged": flagged, "restarted": restarted}
     logger.warning("unexpected event", extra={"keys": sorted(event)})
     return {}
 

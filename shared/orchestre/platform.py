@@ -225,7 +225,7 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         memory_mb=1024,
         timeout_s=30,
-        schedule="cron(0 5 * * ? *)",  # daily: overdue invoices flagged and notified
+        schedule="rate(15 minutes)",  # overdue invoices flagged (once) and notified; stuck routings restarted
     ),
     Function(
         "notify",

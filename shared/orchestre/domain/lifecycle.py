@@ -96,11 +96,13 @@ TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
     # the supplier
     (Status.SUSPENDUE, Role.SUPPLIER): (Move(Status.COMPLETEE, route="complete"), Move(Status.ABANDONNEE)),
     (Status.A_RECYCLER, Role.SUPPLIER): (Move(Status.DEPOSEE, route="recycle"), Move(Status.ABANDONNEE)),
+    # parked after routing failed: the supplier sends it again (to the same or another recipient) or abandons it
+    (Status.EN_ERREUR, Role.SUPPLIER): (Move(Status.DEPOSEE, route="recycle"), Move(Status.ABANDONNEE)),
 }
 
 # Statuses during which the payment-delay clock runs (it stops while SUSPENDUE, ends at payment).
-CLOCK_RUNNING = frozenset({Status.MISE_A_DISPOSITION, Status.COMPLETEE, Status.COMPTABILISEE,
-                           Status.SERVICE_FAIT, Status.MANDATEE})
+CLOCK_RUNNING = frozenset({Status.MISE_A_DISPOSITION.value, Status.COMPLETEE.value, Status.COMPTABILISEE.value,
+                           Status.SERVICE_FAIT.value, Status.MANDATEE.value})
 
 
 def moves(status: Status, roles: set[Role]) -> list[Move]:

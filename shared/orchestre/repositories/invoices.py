@@ -7,8 +7,9 @@
 | flow | FLOW#<id> | FLOW | DEPOSITOR#<id> / <received_at>#<flow> | |
 | status history | INV#<id> | HIST#<at>#<rand> | | |
 
-The sparse GSI3 (``DUE#<payment due date>`` / invoice id) holds the invoices whose payment clock
-runs: the daily job reads yesterday's partition to find the invoices that became late.
+The sparse GSI3 holds the invoices whose payment clock runs (``DUE#<due date>`` / id: the job reads
+the last days' partitions to find the invoices that became late), the invoices being routed
+(``ROUTING#<day>``: a sweep restarts the ones that stay there) and unfinished flows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 
 from ..domain.flows import Flow, FlowStatus
 from ..domain.invoices import HistoryEntry, Invoice
+from ..domain.lifecycle import CLOCK_RUNNING, Status
+
+ROUTING = frozenset({Status.DEPOSEE.value, Status.EN_COURS_ACHEMINEMENT.value})
 from ..domain.payment import PaymentClock, due_date
 from .dynamo import ConditionFailed, Page, Table, put_op
 
@@ -48,10 +52,18 @@ class InvoiceRepository:
         item.update(inv.model_dump(mode="json", exclude_none=True))
         item["amount_num"] = Decimal(str(inv.amount_with_vat))  # numeric, for amount filters
         clock = PaymentClock.model_validate(inv.payment_clock) if inv.payment_clock else None
-        if clock is not None and clock.paid_at is None and clock.suspended_since is None:
+        if (clock is not None and inv.status in CLOCK_RUNNING and clock.paid_at is None
+                and clock.suspended_since is None):
             item["GSI3PK"] = f"DUE#{due_date(clock).isoformat()}"
             item["GSI3SK"] = inv.invoice_id
+        elif inv.status in ROUTING:  # being routed: a sweep restarts it if it stays there
+            item["GSI3PK"] = f"ROUTING#{inv.updated_at[:10]}"
+            item["GSI3SK"] = f"{inv.updated_at}#{inv.invoice_id}"
         return item
+
+    def routing_since(self, day: str, limit: int = 100, page_token: str | None = None) -> Page:
+        """Invoices still being routed (DEPOSEE, EN_COURS_ACHEMINEMENT) last changed on ``day``."""
+        return self.table.query(f"ROUTING#{day}", index="GSI3", limit=limit, page_token=page_token)
 
     @staticmethod
     def _history_op(entry: HistoryEntry) -> dict:

@@ -99,9 +99,23 @@ class LifecycleService:
         inv = self.repo.get(invoice_id, consistent=True)
         if inv is None:
             raise LookupError(f"invoice {invoice_id} not found")
+        if inv.status == to.value:  # a retried task: the write was done, its event may not have been
+            self._publish(inv, None)
+            return inv
         if not any(m.to is to for m in lc.moves(lc.Status(inv.status), {lc.Role.PLATFORM})):
-            return inv  # already done (a retried task, a duplicate execution) or moved on: nothing to do
+            return inv  # moved on meanwhile (a duplicate execution, a recycle): nothing to do
         return self._apply(inv, to, lc.Role.PLATFORM, None, **changes)
+
+    def _publish(self, inv: Invoice, entry: HistoryEntry | None) -> None:
+        """After the write: a failure is logged and counted, not raised (the change is made; an outbox
+        on the table's stream would make delivery certain: see the closing notes)."""
+        try:
+            self.events.publish("InvoiceStatusChanged", status_event(inv, entry))
+        except Exception:  # noqa: BLE001
+            from ..api.http import logger, metrics
+
+            logger.exception("status event not published", extra={"invoice_id": inv.invoice_id})
+            metrics.add_metric(name="EventPublishFailures", unit="Count", value=1)
 
     def route(self, invoice_id: str) -> Invoice:
         inv = self.repo.get(invoice_id, consistent=True)
@@ -120,13 +134,37 @@ class LifecycleService:
             clock = payment.PaymentClock(started_at=now(), delay_days=delay).model_dump(mode="json")
         return self._platform_move(invoice_id, lc.Status.MISE_A_DISPOSITION, payment_clock=clock)
 
-    def park(self, invoice_id: str, error: dict | None) -> Invoice:
+    def park(self, invoice_id: str, error: dict | None, expected_status: str | None = None) -> Invoice:
+        """The step that failed left the invoice at ``expected_status``: park it only if it is still
+        there (another execution may have routed it meanwhile)."""
         cause = json.dumps(error or {})[:1000]
         from ..api.http import logger, metrics
 
+        inv = self.repo.get(invoice_id, consistent=True)
+        if inv is None or (expected_status and inv.status != expected_status):
+            return inv  # type: ignore[return-value]
         logger.error("invoice routing failed: parked", extra={"invoice_id": invoice_id, "cause": cause})
         metrics.add_metric(name="RoutingFailures", unit="Count", value=1)
         return self._platform_move(invoice_id, lc.Status.EN_ERREUR, routing_error=cause)
+
+    def sweep_routing(self, older_than: timedelta = timedelta(minutes=10), days: int = 2) -> int:
+        """Scheduled: invoices still DEPOSEE / EN_COURS_ACHEMINEMENT after ``older_than`` (a workflow
+        that never started, or died) get a new routing workflow. Duplicates are harmless."""
+        cutoff = (now() - older_than).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        restarted = 0
+        for back in range(days):
+            day = (now() - timedelta(days=back)).date().isoformat()
+            token = None
+            while True:
+                page = self.repo.routing_since(day, 100, token)
+                for item in page.items:
+                    if item.get("updated_at", "") < cutoff:
+                        self.start(item["invoice_id"])
+                        restarted += 1
+                token = page.next_token
+                if not token:
+                    break
+        return restarted
 
     # -- who may see and act ---------------------------------------------------------------
 
@@ -190,7 +228,7 @@ class LifecycleService:
             current = (exc.item or {}).get("status", "?")
             raise Conflict(f"The invoice changed meanwhile (now {current}); read it again.",
                            code="CONCURRENT_UPDATE", current_status=current) from None
-        self.events.publish("InvoiceStatusChanged", status_event(after, entry))
+        self._publish(after, entry)
         return after
 
     def set_status(self, user_id: str, invoice_id: str, cmd: SetStatus, expected_version: int | None = None) -> Invoice:
@@ -214,6 +252,8 @@ class LifecycleService:
         keys = dict(inv.files.attachment_keys)
         for a in cmd.attachments:
             name = check_file_name(a.file_name)
+            if name.lower() in ("pdf", "xml", "original", "factur-x.xml"):
+                raise InvalidInput(f"{name} is a reserved name.", code="RESERVED_FILE_NAME", field="attachments")
             key = f"invoices/{inv.invoice_id}/attachments/{name}"
             self.documents.put(key, decode_base64(a.content_base64), "application/octet-stream")
             keys[name] = key
@@ -244,8 +284,14 @@ class LifecycleService:
         after = self._apply(inv, lc.Status.DEPOSEE, lc.Role.SUPPLIER, user_id, document=doc,
                             buyer_structure_id=ctx.buyer.structure_id, buyer_identifier=ctx.buyer.identifier,
                             service_code=cmd.service_code, legal_commitment=cmd.legal_commitment, payment_clock=None,
+                            overdue_notified=False,
                             details={"recipient": ctx.buyer.identifier, "service_code": cmd.service_code})
-        self.start(after.invoice_id)
+        try:
+            self.start(after.invoice_id)
+        except Exception:  # noqa: BLE001 - the routing sweep restarts it within minutes
+            from ..api.http import logger
+
+            logger.exception("routing workflow not started; the sweep will", extra={"invoice_id": invoice_id})
         return after
 
     # -- reading ---------------------------------------------------------------------------
@@ -272,8 +318,14 @@ class LifecycleService:
                               filters=filters)
 
     def history(self, user_id: str, invoice_id: str, limit: int, page_token: str | None):
-        self.load(user_id, invoice_id)
-        return self.repo.history(invoice_id, limit, page_token)
+        inv, read, _ = self.load(user_id, invoice_id)
+        entries, token = self.repo.history(invoice_id, limit, page_token)
+        if lc.Role.SUPPLIER not in read:  # a recipient sees nothing of the invoice's time at another buyer
+            recycled = [i for i, e in enumerate(entries)
+                        if e.previous_status in ("A_RECYCLER", "EN_ERREUR") and e.status == "DEPOSEE"]
+            if recycled:
+                entries = entries[recycled[-1]:]
+        return entries, token
 
     def document_url(self, user_id: str, invoice_id: str, which: str) -> str:
         inv, _, _ = self.load(user_id, invoice_id)
@@ -298,24 +350,24 @@ class LifecycleService:
                 page = self.repo.due_on(day - timedelta(days=back), 100, token)
                 for item in page.items:
                     inv = Invoice.model_validate(item)
-                    if inv.overdue_notified:
+                    if inv.overdue_notified or inv.status not in lc.CLOCK_RUNNING:
                         continue
                     clock = payment.PaymentClock.model_validate(inv.payment_clock)
                     v = payment.view(clock, inv.amount_with_vat, day)
                     if v.days_late <= 0:
                         continue
                     flagged_inv = inv.model_copy(update={"overdue_notified": True, "version": inv.version + 1})
+                    detail = status_event(flagged_inv, None)
+                    detail.update(days_late=v.days_late, late_interest=str(v.late_interest),
+                                  fixed_indemnity=str(v.fixed_indemnity))
+                    self.events.publish("InvoiceOverdue", detail)  # first: a lost flag repeats, a lost event would not
                     try:
                         self.repo.transition(flagged_inv, inv, HistoryEntry(
                             invoice_id=inv.invoice_id, at=now_iso(), status=inv.status, previous_status=inv.status,
                             lifecycle_code=lc.LIFECYCLE_CODES.get(lc.Status(inv.status)), actor_role="PLATFORM",
                             comment=f"Payment overdue by {v.days_late} day(s)", details={"overdue": True}))
                     except ConditionFailed:
-                        continue  # changed meanwhile (paid?): tomorrow's run decides
-                    detail = status_event(flagged_inv, None)
-                    detail.update(days_late=v.days_late, late_interest=str(v.late_interest),
-                                  fixed_indemnity=str(v.fixed_indemnity))
-                    self.events.publish("InvoiceOverdue", detail)
+                        continue  # changed meanwhile (paid?): the next run decides
                     flagged += 1
                 token = page.next_token
                 if not token:
@@ -388,7 +440,8 @@ def clock_view(inv: Invoice, on: date | None = None) -> dict | None:
     if not inv.payment_clock:
         return None
     v = payment.view(payment.PaymentClock.model_validate(inv.payment_clock), inv.amount_with_vat, on or today())
-    return {"due_date": v.due_date.isoformat(), "running": v.running, "days_left": v.days_left,
+    running = v.running and inv.status in lc.CLOCK_RUNNING
+    return {"due_date": v.due_date.isoformat(), "running": running, "days_left": v.days_left if running else None,
             "days_late": v.days_late, "late_interest": str(v.late_interest),
             "fixed_indemnity": str(v.fixed_indemnity)}
 
