@@ -280,7 +280,7 @@ def test_a_failing_route_parks_the_invoice(api, parties):
 def test_both_sides_are_notified_along_the_lifecycle(api, parties):
     """Deposit -> the buyer is told (email + its SQS queue); suspension -> the supplier is told;
     completion; SERVICE_FAIT, MANDATEE, MISE_EN_PAIEMENT -> the supplier is told it is paid."""
-    from test_notifications import emails_to, receive, wait_emails
+    from test_notifications import emails_to, receive, subscribe, wait_emails
 
     buyer, supplier_owner, clerk = parties["buyer_user"], parties["owner"], parties["clerk"]
     sqs = boto3.client("sqs")
@@ -291,8 +291,7 @@ def test_both_sides_are_notified_along_the_lifecycle(api, parties):
                                           ("supplier", parties["supplier"], supplier_owner,
                                            ["SUSPENDUE", "MISE_EN_PAIEMENT"])):
         for channel, target, ev in (("EMAIL", mail[side], events), ("SQS", queues[side], ["ALL"])):
-            r = api.post(f"/v1/structures/{structure['structure_id']}/subscriptions",
-                         {"channel": channel, "target": target, "events": ev}, token=user.token)
+            r = subscribe(api, user, structure, channel=channel, target=target, events=ev)
             assert r.status == 201, r
     iid = enter(api, parties, amount="1000")
     wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")

@@ -71,8 +71,15 @@ def mailbox() -> str:
     return f"notif-{uuid.uuid4().hex[:10]}@example.fr"
 
 
-def subscribe(api, user, structure: dict, **body):
-    return api.post(f"/v1/structures/{structure['structure_id']}/subscriptions", body, token=user.token)
+def subscribe(api, user, structure: dict, confirm: bool = True, **body):
+    """Subscribe; an SQS subscription is confirmed with the token the platform sent to the queue."""
+    r = api.post(f"/v1/structures/{structure['structure_id']}/subscriptions", body, token=user.token)
+    if confirm and r.status == 201 and body.get("channel") == "SQS":
+        [message] = [m for m in receive(body["target"], until=1) if m.get("type") == "SubscriptionConfirmation"]
+        ok = api.post(f"/v1/structures/{structure['structure_id']}/subscriptions/{r.json['subscription_id']}/confirm",
+                      {"token": message["token"]}, token=user.token)
+        assert ok.status == 200 and ok.json["confirmed"] is True, ok
+    return r
 
 
 def receive(url: str, wait: float = 20.0, until: int = 1) -> list[dict]:
@@ -391,11 +398,13 @@ def test_a_failed_delivery_is_retried_alone(api, sides, notify_module, monkeypat
 def test_undeliverable_targets_do_not_block_the_others(api, sides):
     from orchestre.services.notifications import Notifier
 
-    gone = f"{boto3.client('sqs').meta.endpoint_url}/{ACCOUNT}/no-such-queue-{uuid.uuid4().hex[:6]}"
+    sqs = boto3.client("sqs")
+    gone = sqs.create_queue(QueueName=f"soon-gone-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     address = mailbox()
     for channel, target in (("SQS", gone), ("EMAIL", address)):
         assert subscribe(api, sides["buyer_user"], sides["buyer"], channel=channel, target=target,
                          events=["MISE_A_DISPOSITION"]).status == 201, target
+    sqs.delete_queue(QueueUrl=gone)  # confirmed, then the subscriber deleted its queue
     outcome = Notifier().notify(bus_event(status_changed(sides, "MISE_A_DISPOSITION")), str(uuid.uuid4()))
     assert [(d.channel.value, d.target) for d in outcome.sent] == [("EMAIL", address)]
     [(delivery, code)] = outcome.undeliverable
@@ -479,3 +488,26 @@ def test_audience_rules():
     # the same queue subscribed by both sides gets the event once
     both = [Party(Side.BUYER, "b", (sub(queue, ["ALL"], "SQS"),), None), subscribed]
     assert sorted((d.channel.value, d.target) for d in plan("OVERDUE", both)) == [("EMAIL", "b@x.fr"), ("SQS", queue)]
+
+
+def test_an_sqs_subscription_receives_nothing_until_confirmed(api, sides):
+    """Anyone can name a queue: only its owner, who reads the token sent to it, can confirm."""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"unconfirmed-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    r = subscribe(api, sides["supplier_user"], sides["supplier"], confirm=False, channel="SQS", target=url,
+                  events=["ALL"])
+    assert r.status == 201 and r.json["confirmed"] is False and "token_sha256" not in r.json
+    [hello] = receive(url, until=1)
+    assert hello["type"] == "SubscriptionConfirmation" and hello["subscription_id"] == r.json["subscription_id"]
+    publish(status_changed(sides, "SUSPENDUE", reason_code="JUSTIF_ABS"))
+    assert receive(url, wait=4) == []  # not confirmed: nothing delivered
+    base = f"/v1/structures/{sides['supplier']['structure_id']}/subscriptions/{r.json['subscription_id']}/confirm"
+    bad = api.post(base, {"token": "x" * 32}, token=sides["supplier_user"].token)
+    assert bad.status == 422 and bad.json["code"] == "INVALID_CONFIRMATION_TOKEN"
+    ok = api.post(base, {"token": hello["token"]}, token=sides["supplier_user"].token)
+    assert ok.status == 200 and ok.json["confirmed"] is True
+    publish(status_changed(sides, "SUSPENDUE", reason_code="JUSTIF_ABS"))
+    assert [m["status"] for m in receive(url, until=1)] == ["SUSPENDUE"]
+    missing = f"http://127.0.0.1:1/123456789012/{'nope' + uuid.uuid4().hex[:6]}"
+    r = subscribe(api, sides["supplier_user"], sides["supplier"], channel="SQS", target=missing, events=["ALL"])
+    assert r.status == 422 and r.json["code"] == "INVALID_SUBSCRIPTION_TARGET"

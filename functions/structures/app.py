@@ -257,7 +257,7 @@ def revoke_technical(structure_id: StructureId, account_id: AccountId,
 
 # -- notification subscriptions ----------------------------------------------------------
 
-from orchestre.domain.subscriptions import CreateSubscription, Subscription  # noqa: E402
+from orchestre.domain.subscriptions import ConfirmSubscription, CreateSubscription, Subscription  # noqa: E402
 from orchestre.services.notifications import SubscriptionService  # noqa: E402
 
 TAG_N = "Subscriptions"
@@ -292,6 +292,13 @@ def list_subscriptions(structure_id: StructureId, limit: Limit = 50,
          summary="Read a subscription (managers)")
 def get_subscription(structure_id: StructureId, subscription_id: SubscriptionId) -> Subscription:
     return subscriptions.get(caller(app), structure_id, subscription_id)
+
+
+@app.post("/v1/structures/<structure_id>/subscriptions/<subscription_id>/confirm", tags=[TAG_N],
+          summary="Confirm an SQS subscription with the token the platform sent to the queue (managers)")
+def confirm_subscription(structure_id: StructureId, subscription_id: SubscriptionId,
+                         body: ConfirmSubscription) -> Subscription:
+    return subscriptions.confirm(caller(app), structure_id, subscription_id, body.token)
 
 
 @app.delete("/v1/structures/<structure_id>/subscriptions/<subscription_id>", tags=[TAG_N],

@@ -95,6 +95,10 @@ class CreateSubscription(Command):
         return list(dict.fromkeys(events))
 
 
+class ConfirmSubscription(Command):
+    token: Annotated[str, StringConstraints(min_length=10, max_length=100)]
+
+
 class Subscription(Record):
     subscription_id: str
     structure_id: str
@@ -104,9 +108,12 @@ class Subscription(Record):
     language: Language = Language.FR
     created_at: str
     created_by: str
+    # An SQS queue proves it is the subscriber's: a token is sent to it and echoed back by confirm.
+    confirmed: bool = True
+    token_sha256: str | None = Field(default=None, exclude=True)  # stored by the repository, never shown
 
     def listens_to(self, event_name: str) -> bool:
-        return NotificationEvent.ALL in self.events or event_name in self.events
+        return self.confirmed and (NotificationEvent.ALL in self.events or event_name in self.events)
 
 
 def invalid_target(detail: str) -> InvalidInput:
@@ -184,8 +191,9 @@ def plan(name: str, parties: list[Party]) -> list[Delivery]:
     """The deliveries of the event ``name`` to the parties of an invoice, each target once."""
     out: dict[str, Delivery] = {}
     for party in parties:
-        if party.subscriptions:
-            for s in party.subscriptions:
+        confirmed = [s for s in party.subscriptions if s.confirmed]
+        if confirmed:
+            for s in confirmed:
                 if s.listens_to(name):
                     d = Delivery(party.side, party.structure_id, s.channel, s.target, s.language, s.subscription_id)
                     out.setdefault(d.key, d)

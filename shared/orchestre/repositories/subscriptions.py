@@ -51,6 +51,8 @@ class SubscriptionRepository:
     def _item(s: Subscription) -> dict[str, Any]:
         item = {"PK": structure_pk(s.structure_id), "SK": f"SUBS#{s.subscription_id}", "type": "SUBSCRIPTION"}
         item.update(s.model_dump(mode="json", exclude_none=True))
+        if s.token_sha256:
+            item["token_sha256"] = s.token_sha256  # excluded from the model's dumps (responses)
         return item
 
     def create(self, subscription: Subscription, audit: AuditEvent) -> None:
@@ -80,6 +82,10 @@ class SubscriptionRepository:
             if exc.index == 0:
                 raise SubscriptionNotFound() from None
             raise
+
+    def confirm(self, subscription: Subscription, audit: AuditEvent) -> None:
+        self.table.transact([put_op(self._item(subscription), "attribute_exists(PK)"),
+                             StructureRepository._audit_op(audit)])
 
     def get(self, structure_id: str, subscription_id: str) -> Subscription | None:
         item = self.table.get(structure_pk(structure_id), f"SUBS#{subscription_id}")

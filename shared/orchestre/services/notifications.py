@@ -64,9 +64,11 @@ def _platform_queue_urls() -> set[str]:
 
 
 class SubscriptionService:
-    def __init__(self, structures: StructureService | None = None, repo: SubscriptionRepository | None = None):
+    def __init__(self, structures: StructureService | None = None, repo: SubscriptionRepository | None = None,
+                 channels: Channels | None = None):
         self.structures = structures or StructureService()
         self.repo = repo or SubscriptionRepository(self.structures.repo.table)
+        self.channels = channels or Channels()
 
     def _not_found(self, subscription_id: str) -> NotFound:
         return NotFound(f"Subscription {subscription_id} not found.", code="SUBSCRIPTION_NOT_FOUND",
@@ -82,6 +84,23 @@ class SubscriptionService:
         subscription = Subscription(subscription_id=new_id(), structure_id=structure_id, channel=cmd.channel,
                                     target=target, events=events, language=cmd.language, created_at=now_iso(),
                                     created_by=user_id)
+        if cmd.channel is Channel.SQS:  # the queue must prove it is the subscriber's: it gets a token to confirm
+            import hashlib
+            import secrets
+
+            token = secrets.token_urlsafe(24)
+            subscription.confirmed, subscription.token_sha256 = False, hashlib.sha256(token.encode()).hexdigest()
+            path = f"/v1/structures/{structure_id}/subscriptions/{subscription.subscription_id}/confirm"
+            try:
+                self.channels.send_message(target, {
+                    "type": "SubscriptionConfirmation", "subscription_id": subscription.subscription_id,
+                    "structure_id": structure_id, "token": token,
+                    "confirm": f"POST {path} with {{\"token\": \"<token>\"}}",
+                }, subscription.subscription_id, subscription.subscription_id)
+            except Exception:  # noqa: BLE001 - no such queue, or it does not let the platform write
+                raise InvalidInput("The platform cannot write to this queue: check that it exists and that its "
+                                   "policy allows the platform's notification role.",
+                                   code="INVALID_SUBSCRIPTION_TARGET", field="target") from None
         audit = self.structures._audit(structure_id, user_id, "SUBSCRIPTION_CREATED", subscription.subscription_id,
                                        channel=cmd.channel.value, address=target, events=[e.value for e in events],
                                        language=cmd.language.value)
@@ -91,6 +110,22 @@ class SubscriptionService:
             raise Conflict(f"A structure has at most {MAX_SUBSCRIPTIONS} subscriptions; delete one first.",
                            code="TOO_MANY_SUBSCRIPTIONS") from None
         return subscription
+
+    def confirm(self, user_id: str, structure_id: str, subscription_id: str, token: str) -> Subscription:
+        import hashlib
+        import hmac
+
+        subscription = self.get(user_id, structure_id, subscription_id)
+        if subscription.confirmed:
+            return subscription
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if not subscription.token_sha256 or not hmac.compare_digest(digest, subscription.token_sha256):
+            raise InvalidInput("This is not the token sent to the queue.", code="INVALID_CONFIRMATION_TOKEN",
+                               field="token")
+        confirmed = subscription.model_copy(update={"confirmed": True, "token_sha256": None})
+        self.repo.confirm(confirmed, self.structures._audit(structure_id, user_id, "SUBSCRIPTION_CONFIRMED",
+                                                            subscription_id))
+        return confirmed
 
     def list(self, user_id: str, structure_id: str, limit: int, page_token: str | None):
         self.structures._load_as_manager(user_id, structure_id)
