@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,17 @@ class ConditionFailed(Exception):
 class Page:
     items: list[dict[str, Any]]
     next_token: str | None
+
+
+def all_items(fetch: Callable[[str | None], Page]) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated query: ``fetch(page_token)`` returns one page."""
+    token = None
+    while True:
+        page = fetch(token)
+        yield from page.items
+        token = page.next_token
+        if not token:
+            return
 
 
 def encode_token(key: dict[str, Any] | None) -> str | None:

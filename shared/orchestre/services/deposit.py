@@ -33,6 +33,7 @@ from ..domain.invoices import (
 )
 from ..domain.models import Structure
 from ..repositories.documents import DocumentStore, TooLarge
+from ..repositories.dynamo import all_items
 from ..repositories.events import EventPublisher
 from ..repositories.invoices import DuplicateInvoice, FlowRepository, InvoiceRepository
 from ..repositories.queues import WorkQueue
@@ -193,18 +194,12 @@ class DepositService:
         requeued = 0
         for back in range(days):
             day = (now() - timedelta(days=back)).date().isoformat()
-            token = None
-            while True:
-                page = self.flows.pending(day, 100, token)
-                for item in page.items:
-                    flow = Flow.model_validate(item)
-                    stamp = flow.started_at if flow.status is FlowStatus.IN_PROGRESS else flow.received_at
-                    if (stamp or "") < cutoff and flow.channel is Channel.API:
-                        self.queue.send({"flow_id": flow.flow_id})
-                        requeued += 1
-                token = page.next_token
-                if not token:
-                    break
+            for item in all_items(lambda token, day=day: self.flows.pending(day, 100, token)):
+                flow = Flow.model_validate(item)
+                stamp = flow.started_at if flow.status is FlowStatus.IN_PROGRESS else flow.received_at
+                if (stamp or "") < cutoff and flow.channel is Channel.API:
+                    self.queue.send({"flow_id": flow.flow_id})
+                    requeued += 1
         return requeued
 
     # -- EDI drops -----------------------------------------------------------------------

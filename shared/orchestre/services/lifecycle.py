@@ -25,7 +25,7 @@ from ..domain.invoices import AttachmentInput, Channel, HistoryEntry, Invoice
 from ..domain.models import Permission, Space, Structure
 from ..repositories import aws
 from ..repositories.documents import DocumentStore
-from ..repositories.dynamo import ConditionFailed
+from ..repositories.dynamo import ConditionFailed, all_items
 from ..repositories.events import EventPublisher
 from ..repositories.invoices import InvoiceRepository
 from ..repositories.structures import StructureRepository
@@ -154,16 +154,10 @@ class LifecycleService:
         restarted = 0
         for back in range(days):
             day = (now() - timedelta(days=back)).date().isoformat()
-            token = None
-            while True:
-                page = self.repo.routing_since(day, 100, token)
-                for item in page.items:
-                    if item.get("updated_at", "") < cutoff:
-                        self.start(item["invoice_id"])
-                        restarted += 1
-                token = page.next_token
-                if not token:
-                    break
+            for item in all_items(lambda token, day=day: self.repo.routing_since(day, 100, token)):
+                if item.get("updated_at", "") < cutoff:
+                    self.start(item["invoice_id"])
+                    restarted += 1
         return restarted
 
     # -- who may see and act ---------------------------------------------------------------
@@ -345,33 +339,28 @@ class LifecycleService:
         day = day or today()
         flagged = 0
         for back in range(1, lookback_days + 1):
-            token = None
-            while True:
-                page = self.repo.due_on(day - timedelta(days=back), 100, token)
-                for item in page.items:
-                    inv = Invoice.model_validate(item)
-                    if inv.overdue_notified or inv.status not in lc.CLOCK_RUNNING:
-                        continue
-                    clock = payment.PaymentClock.model_validate(inv.payment_clock)
-                    v = payment.view(clock, inv.amount_with_vat, day)
-                    if v.days_late <= 0:
-                        continue
-                    flagged_inv = inv.model_copy(update={"overdue_notified": True, "version": inv.version + 1})
-                    detail = status_event(flagged_inv, None)
-                    detail.update(days_late=v.days_late, late_interest=str(v.late_interest),
-                                  fixed_indemnity=str(v.fixed_indemnity))
-                    self.events.publish("InvoiceOverdue", detail)  # first: a lost flag repeats, a lost event would not
-                    try:
-                        self.repo.transition(flagged_inv, inv, HistoryEntry(
-                            invoice_id=inv.invoice_id, at=now_iso(), status=inv.status, previous_status=inv.status,
-                            lifecycle_code=lc.LIFECYCLE_CODES.get(lc.Status(inv.status)), actor_role="PLATFORM",
-                            comment=f"Payment overdue by {v.days_late} day(s)", details={"overdue": True}))
-                    except ConditionFailed:
-                        continue  # changed meanwhile (paid?): the next run decides
-                    flagged += 1
-                token = page.next_token
-                if not token:
-                    break
+            due = day - timedelta(days=back)
+            for item in all_items(lambda token, due=due: self.repo.due_on(due, 100, token)):
+                inv = Invoice.model_validate(item)
+                if inv.overdue_notified or inv.status not in lc.CLOCK_RUNNING:
+                    continue
+                clock = payment.PaymentClock.model_validate(inv.payment_clock)
+                v = payment.view(clock, inv.amount_with_vat, day)
+                if v.days_late <= 0:
+                    continue
+                flagged_inv = inv.model_copy(update={"overdue_notified": True, "version": inv.version + 1})
+                detail = status_event(flagged_inv, None)
+                detail.update(days_late=v.days_late, late_interest=str(v.late_interest),
+                              fixed_indemnity=str(v.fixed_indemnity))
+                self.events.publish("InvoiceOverdue", detail)  # first: a lost flag repeats, a lost event would not
+                try:
+                    self.repo.transition(flagged_inv, inv, HistoryEntry(
+                        invoice_id=inv.invoice_id, at=now_iso(), status=inv.status, previous_status=inv.status,
+                        lifecycle_code=lc.LIFECYCLE_CODES.get(lc.Status(inv.status)), actor_role="PLATFORM",
+                        comment=f"Payment overdue by {v.days_late} day(s)", details={"overdue": True}))
+                except ConditionFailed:
+                    continue  # changed meanwhile (paid?): the next run decides
+                flagged += 1
         return flagged
 
     # -- revenue orders ----------------------------------------------------------------------
