@@ -1,21 +1,64 @@
-"""``make bench``: the performance figures of the platform (see bench/README.md as it grows).
+"""``make bench``: the performance figures of the platform, on the local platform.
 
-Today: validation throughput on one core, ours against the factur-x library's route.
+    cd /work/main && .venv/bin/python -m bench
+
+Writes bench/results.json and bench/RESULTS.md. Sections: AWS calls per operation (counted on
+moto's side, see bench/awscalls.py), in-process latency (moto time apart), throughput under
+concurrency, cold start per function, cost per million invoices (bench/cost.py, prices in
+bench/prices.json), validation throughput on one core (bench/validation.py, run last: it pins the
+process to one CPU).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from pathlib import Path
 
-from . import validation
+HERE = Path(__file__).parent
 
 
 def main() -> int:
-    results = {"validation": validation.run()}
-    out = Path(__file__).with_name("results.json")
+    started = time.perf_counter()
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    from . import coldstart, cost, platform_bench, report, validation
+
+    results: dict = {}
+    phases: dict[str, float] = {}
+
+    t = time.perf_counter()
+    print("== AWS calls, latency, concurrency (local platform)", flush=True)
+    kw = dict(latency_runs=10, long_runs=3, flow_runs=3, conc_seconds=2) if quick else {}
+    results.update(platform_bench.run(**kw))
+    phases["platform"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    print("== cost per million invoices", flush=True)
+    results["cost"] = cost.run(results["aws_calls"])
+    phases["cost"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    print("== cold start", flush=True)
+    results.update(coldstart.run(runs=5))
+    phases["cold_start"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    print("== validation throughput (one core)", flush=True)
+    results["validation"] = validation.run(seconds=1.0 if not quick else 0.5, min_runs=30, warm_seconds=1.0)
+    phases["validation"] = time.perf_counter() - t
+
+    elapsed = time.perf_counter() - started
+    results["bench"] = {"elapsed_seconds": round(elapsed, 1), "phases_seconds": {k: round(v, 1) for k, v in phases.items()},
+                        "cpus": os.cpu_count(), "python": sys.version.split()[0], "quick": quick,
+                        "date": time.strftime("%Y-%m-%d")}
+    out = HERE / "results.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True))
-    print(f"\nwrote {out}")
+    md = HERE / "RESULTS.md"
+    md.write_text(report.markdown(results))
+    print(f"\nwrote {out} and {md}")
+    print(f"bench elapsed: {elapsed:.1f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) + ")")
     return 0
 
 

@@ -1,0 +1,296 @@
+"""AWS calls counted on moto's side, and Lambda invocations counted at the local containers.
+
+The handlers run in worker processes (one per Lambda container), so a botocore hook in the bench
+process would miss their calls. Every AWS call of the platform, whichever process makes it, ends
+up as one HTTP request to the embedded moto server, which runs in this process (werkzeug, one
+thread per request). ``install()`` wraps ``DomainDispatcherApplication.__call__`` (moto's WSGI
+entry point) and records, per request: the service (from the SigV4 credential scope), the
+operation (``X-Amz-Target``, ``Action``, or the REST shape for S3 and Lambda), the request and
+response bytes, the time moto spent on it, and for DynamoDB the items and their sizes (moto's own
+attribute-size rule) with the read/write request units they cost on demand.
+
+Requests sent by the bench itself (its own boto3 client, used to wait for states without going
+through the platform) carry ``orchestre-bench`` in their User-Agent and are not recorded.
+The SQS pollers' empty long-poll receives are recorded as ``idle`` and left out of the counts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+BENCH_UA = "orchestre-bench"
+ACCOUNT = "123456789012"
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    started: float
+    seconds: float
+    request_bytes: int
+    response_bytes: int
+    items: int = 0
+    item_bytes: int = 0  # DynamoDB: sum of the items' sizes (written or read)
+    wru: float = 0.0
+    rru: float = 0.0
+    idle: bool = False  # an SQS receive that returned nothing (poller background)
+    messages: int = 0
+
+
+@dataclass
+class Recorder:
+    calls: list[Call] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    enabled: bool = True
+
+    def add(self, call: Call) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+    def mark(self) -> int:
+        with self.lock:
+            return len(self.calls)
+
+    def since(self, mark: int) -> list[Call]:
+        with self.lock:
+            return list(self.calls[mark:])
+
+    def clear(self) -> None:
+        with self.lock:
+            self.calls.clear()
+
+
+RECORDER = Recorder()
+
+
+# -- DynamoDB item sizes and capacity units ------------------------------------------------------
+
+def _item_size(item: dict) -> int:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    return sum(len(k.encode()) + DynamoType(v).size() for k, v in item.items())
+
+
+def _indexed(item: dict) -> int:
+    """How many of the main table's GSIs the item appears in (each costs its own write)."""
+    return sum(1 for k in ("GSI1PK", "GSI2PK", "GSI3PK") if k in item)
+
+
+def _stored_item(region: str, table: str, key: dict) -> dict | None:
+    """The item as moto holds it now (after an update): its attributes in DynamoDB JSON."""
+    try:
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        t = dynamodb_backends[ACCOUNT][region].get_table(table)
+        values = list(key.items())
+        hk = dict(values)[t.hash_key_attr]
+        rk = dict(values).get(t.range_key_attr) if t.range_key_attr else None
+        item = t.get_item(DynamoType(hk), DynamoType(rk) if rk else None)
+        return item.to_json()["Attributes"] if item else None
+    except Exception:  # noqa: BLE001 - best effort: fall back on the request's size
+        return None
+
+
+def _write_units(size: int, indexes: int, transactional: bool) -> float:
+    """Base table: ceil(KB), doubled in a transaction; each GSI holding the item (projection ALL): one
+    standard write of ceil(KB) (index propagation is not transactional)."""
+    units = max(1, math.ceil(size / 1024))
+    return units * (2 if transactional else 1) + units * indexes
+
+
+def _dynamodb(call: Call, region: str, req: dict, resp: dict) -> None:
+    op = call.operation
+    if op in ("PutItem", "UpdateItem", "DeleteItem"):
+        item = req.get("Item") or (_stored_item(region, req["TableName"], req["Key"]) if op == "UpdateItem" else None)
+        item = item or req.get("Key") or {}
+        size = _item_size(item)
+        call.items, call.item_bytes = 1, size
+        call.wru = _write_units(size, _indexed(item), False)
+    elif op == "TransactWriteItems":
+        for entry in req.get("TransactItems", []):
+            (kind, body), = entry.items()
+            if kind == "Put":
+                item = body["Item"]
+            elif kind == "Update":
+                item = _stored_item(region, body["TableName"], body["Key"]) or body["Key"]
+            else:  # Delete, ConditionCheck
+                item = body.get("Key", {})
+            size = _item_size(item)
+            call.items += 1
+            call.item_bytes += size
+            call.wru += _write_units(size, _indexed(item) if kind != "ConditionCheck" else 0, True)
+    elif op == "BatchWriteItem":
+        for requests in req.get("RequestItems", {}).values():
+            for r in requests:
+                item = (r.get("PutRequest") or {}).get("Item") or (r.get("DeleteRequest") or {}).get("Key", {})
+                size = _item_size(item)
+                call.items += 1
+                call.item_bytes += size
+                call.wru += _write_units(size, _indexed(item), False)
+    elif op == "GetItem":
+        item = resp.get("Item") or {}
+        size = _item_size(item) if item else 0
+        call.items, call.item_bytes = (1 if item else 0), size
+        call.rru = max(1, math.ceil(size / 4096)) * (1 if req.get("ConsistentRead") else 0.5)
+    elif op in ("Query", "Scan"):
+        items = resp.get("Items", [])
+        size = sum(_item_size(i) for i in items)
+        call.items, call.item_bytes = len(items), size
+        call.rru = max(1, math.ceil(size / 4096)) * (1 if req.get("ConsistentRead") else 0.5)
+    elif op == "TransactGetItems":
+        for r in resp.get("Responses", []):
+            item = r.get("Item") or {}
+            size = _item_size(item)
+            call.items += 1
+            call.item_bytes += size
+            call.rru += max(1, math.ceil(size / 4096)) * 2
+    elif op == "BatchGetItem":
+        for items in resp.get("Responses", {}).values():
+            for item in items:
+                size = _item_size(item)
+                call.items += 1
+                call.item_bytes += size
+                call.rru += max(1, math.ceil(size / 4096)) * (0.5)
+
+
+# -- the WSGI wrapper ------------------------------------------------------------------------------
+
+def _operation(service: str, environ: dict, body: bytes) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    ctype = environ.get("CONTENT_TYPE", "")
+    if body and "x-www-form-urlencoded" in ctype:
+        form = parse_qs(body.decode("utf-8", "replace"))
+        if "Action" in form:
+            return form["Action"][0]
+    method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+    if service == "lambda":
+        return "Invoke" if path.endswith("/invocations") else f"{method} {path}"
+    if service == "s3":
+        has_key = path.strip("/").count("/") >= 1 or not environ.get("HTTP_HOST", "").startswith("127.")
+        if method == "PUT":
+            return "CopyObject" if environ.get("HTTP_X_AMZ_COPY_SOURCE") else ("PutObject" if has_key else "CreateBucket")
+        if method == "GET":
+            return "GetObject" if has_key else "ListObjects"
+        if method == "HEAD":
+            return "HeadObject" if has_key else "HeadBucket"
+        if method == "DELETE":
+            return "DeleteObject"
+        if method == "POST":
+            return "DeleteObjects" if "delete" in query else "PostObject"
+    return f"{method} {path.split('/')[1] if '/' in path else path}"
+
+
+def install() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    if getattr(DomainDispatcherApplication.__call__, "_bench", False):
+        return
+    original = DomainDispatcherApplication.__call__
+
+    def __call__(self, environ, start_response):
+        if not RECORDER.enabled or BENCH_UA in environ.get("HTTP_USER_AGENT", ""):
+            return original(self, environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        auth = environ.get("HTTP_AUTHORIZATION", "") or environ.get("QUERY_STRING", "").replace("%2F", "/")
+        m = _SCOPE.search(auth) or re.search(r"X-Amz-Credential=[^/]+/\d{8}/([^/]+)/([^/&]+)/aws4_request", auth)
+        region, service = (m.group(1), m.group(2)) if m else ("eu-west-3", "unsigned")
+        if service == "unsigned" and environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return original(self, environ, start_response)
+        started = time.perf_counter()
+        out = list(original(self, environ, start_response))
+        seconds = time.perf_counter() - started
+        payload = b"".join(x if isinstance(x, bytes) else x.encode() for x in out)
+        call = Call(service, _operation(service, environ, body), started, seconds, len(body), len(payload))
+        try:
+            if service == "dynamodb":
+                _dynamodb(call, region, json.loads(body or b"{}"), json.loads(payload or b"{}"))
+            elif service == "sqs" and call.operation == "ReceiveMessage":
+                call.messages = payload.count(b'"MessageId"') + payload.count(b"<MessageId>")
+                call.idle = call.messages == 0
+            elif service == "s3" and call.operation == "PutObject":
+                call.items, call.item_bytes = 1, len(body)
+        except Exception:  # noqa: BLE001 - a counting detail must not break the platform
+            pass
+        RECORDER.add(call)
+        return out
+
+    __call__._bench = True
+    DomainDispatcherApplication.__call__ = __call__
+
+
+# -- Lambda invocations, at the local containers ------------------------------------------------
+
+@dataclass
+class Invocation:
+    function: str
+    started: float
+    seconds: float
+
+
+INVOCATIONS: list[Invocation] = []
+_inv_lock = threading.Lock()
+
+
+def install_invocations(containers) -> None:
+    """Record every Lambda invocation (API, queue pollers, workflow tasks) with its duration."""
+    original = containers.invoke
+
+    def invoke(name, event):
+        started = time.perf_counter()
+        try:
+            return original(name, event)
+        finally:
+            with _inv_lock:
+                INVOCATIONS.append(Invocation(name, started, time.perf_counter() - started))
+
+    containers.invoke = invoke
+
+
+def invocations_since(t0: float, t1: float | None = None) -> list[Invocation]:
+    with _inv_lock:
+        return [i for i in INVOCATIONS if i.started >= t0 and (t1 is None or i.started <= t1)]
+
+
+def summarize(calls: list[Call]) -> dict:
+    """Counts by service.operation (idle receives and lambda:Invoke from workflows apart)."""
+    counted = [c for c in calls if not c.idle]
+    by_op = Counter(f"{c.service}.{c.operation}" for c in counted)
+    return {
+        "total": sum(1 for c in counted if c.service != "lambda"),
+        "by_operation": dict(sorted(by_op.items())),
+        "scans": by_op.get("dynamodb.Scan", 0),
+        "dynamodb_wru": round(sum(c.wru for c in counted), 2),
+        "dynamodb_rru": round(sum(c.rru for c in counted), 2),
+        "dynamodb_items_written": sum(c.items for c in counted if c.wru),
+        "dynamodb_items_read": sum(c.items for c in counted if c.rru),
+        "dynamodb_item_bytes_written": sum(c.item_bytes for c in counted if c.wru),
+        "dynamodb_item_bytes_read": sum(c.item_bytes for c in counted if c.rru),
+        "s3_bytes_put": sum(c.item_bytes for c in counted if c.service == "s3" and c.operation == "PutObject"),
+        "request_bytes": sum(c.request_bytes for c in counted),
+        "response_bytes": sum(c.response_bytes for c in counted),
+        "sqs_receives_with_messages": sum(1 for c in counted if c.operation == "ReceiveMessage"),
+        "sqs_idle_receives": sum(1 for c in calls if c.idle),
+    }
+
+
+def moto_seconds(calls: list[Call]) -> float:
+    """Time moto spent answering: workflow→Lambda invokes (platform code) and long polls excluded."""
+    return sum(c.seconds for c in calls if c.service != "lambda" and c.operation != "ReceiveMessage")
