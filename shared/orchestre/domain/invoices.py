@@ -210,6 +210,7 @@ class InvoiceFiles(Record):
     original_key: str | None = None  # the deposited file, content-addressed (originals/<sha256>)
     xml_key: str  # the invoice XML (CII or UBL)
     pdf_key: str | None = None  # the readable PDF (Factur-X), when there is one
+    document_key: str | None = None  # the EN 16931 data (InvoiceDocument JSON): kept out of the table item
     attachment_keys: dict[str, str] = Field(default_factory=dict)  # file name -> key
 
 
@@ -254,7 +255,9 @@ class Invoice(Record):
     syntax: Syntax
     profile: Profile | None = None
     files: InvoiceFiles
-    document: InvoiceDocument
+    # The EN 16931 data: written to S3 (files.document_key), not to the table item, which lists,
+    # transitions and the three indexes copy on every write (cost: see bench/RESULTS.md).
+    document: InvoiceDocument | None = None
     deposited_at: str
     updated_at: str
     version: int = 1

@@ -49,7 +49,7 @@ class InvoiceRepository:
             "GSI1PK": f"SUPPLIER#{inv.supplier_structure_id}", "GSI1SK": f"{inv.deposited_at}#{inv.invoice_id}",
             "GSI2PK": f"BUYER#{inv.buyer_structure_id}", "GSI2SK": f"{inv.deposited_at}#{inv.invoice_id}",
         }
-        item.update(inv.model_dump(mode="json", exclude_none=True))
+        item.update(inv.model_dump(mode="json", exclude_none=True, exclude={"document"}))  # document: in S3
         item["amount_num"] = Decimal(str(inv.amount_with_vat))  # numeric, for amount filters
         clock = PaymentClock.model_validate(inv.payment_clock) if inv.payment_clock else None
         if (clock is not None and inv.status in CLOCK_RUNNING and clock.paid_at is None

@@ -294,6 +294,8 @@ class DepositService:
         suffix = "cii.xml" if doc.syntax.value == "CII" else "ubl.xml"
         files = files.model_copy(update={"xml_key": f"{base}/invoice.{suffix}"})
         self.documents.put(files.xml_key, xml or b"", "application/xml")
+        files.document_key = f"{base}/document.json"
+        self.documents.put(files.document_key, doc.model_dump_json().encode(), "application/json")
         if pdf:
             files.pdf_key = f"{base}/invoice.pdf"
             self.documents.put(files.pdf_key, pdf, "application/pdf")

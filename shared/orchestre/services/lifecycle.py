@@ -262,9 +262,10 @@ class LifecycleService:
         inv, _, act = self.load(user_id, invoice_id)
         lc.check_move(lc.Status(inv.status), act, lc.Status.DEPOSEE, "recycle", None, None)
         recipient = re.sub(r"\s+", "", cmd.recipient_identifier)
-        doc = inv.document.model_copy(update={
-            "buyer": inv.document.buyer.model_copy(update={"siret": recipient if len(recipient) == 14 else None,
-                                                           "siren": recipient[:9]}),
+        stored = self._document(inv)
+        doc = stored.model_copy(update={
+            "buyer": stored.buyer.model_copy(update={"siret": recipient if len(recipient) == 14 else None,
+                                                     "siren": recipient[:9]}),
             "buyer_reference": cmd.service_code, "purchase_order": cmd.legal_commitment,
         })
         ctx = DepositService(structures=self.structures).context(doc, user_id)
@@ -275,7 +276,10 @@ class LifecycleService:
                                                               "BT-13": "legal_commitment"}.get(v.field or "", v.field),
                                errors=[x.model_dump() for x in violations])
         assert ctx.buyer is not None
-        after = self._apply(inv, lc.Status.DEPOSEE, lc.Role.SUPPLIER, user_id, document=doc,
+        # the new recipient's data, in place (the bucket is versioned: the previous one is kept)
+        self.documents.put(inv.files.document_key or f"invoices/{inv.invoice_id}/document.json",
+                           doc.model_dump_json().encode(), "application/json")
+        after = self._apply(inv, lc.Status.DEPOSEE, lc.Role.SUPPLIER, user_id,
                             buyer_structure_id=ctx.buyer.structure_id, buyer_identifier=ctx.buyer.identifier,
                             service_code=cmd.service_code, legal_commitment=cmd.legal_commitment, payment_clock=None,
                             overdue_notified=False,
@@ -287,6 +291,14 @@ class LifecycleService:
 
             logger.exception("routing workflow not started; the sweep will", extra={"invoice_id": invoice_id})
         return after
+
+    def _document(self, inv: Invoice):
+        from ..domain.invoices import InvoiceDocument
+
+        raw = self.documents.get(inv.files.document_key, 5 * 1024 * 1024) if inv.files.document_key else None
+        if raw is None:
+            raise Conflict("The invoice's data is not available.", code="DOCUMENT_UNAVAILABLE")
+        return InvoiceDocument.model_validate_json(raw)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -395,15 +407,16 @@ class LifecycleService:
             buyer=Party(name=buyer.name, siret=buyer.identifier, siren=buyer.identifier[:9]),
             totals=Totals(tax_inclusive=cmd.amount, payable=cmd.amount),
         )
-        pdf_key = f"invoices/{invoice_id}/revenue-order.pdf"
+        pdf_key, doc_key = f"invoices/{invoice_id}/revenue-order.pdf", f"invoices/{invoice_id}/document.json"
         self.documents.put(pdf_key, pdf, "application/pdf")
+        self.documents.put(doc_key, doc.model_dump_json().encode(), "application/json")
         inv = Invoice(
             invoice_id=invoice_id, document_type="REVENUE_ORDER", informational=True, number=cmd.number,
             type_code=doc.type_code, billing_frame="TITRE", supplier_structure_id=issuer.structure_id,
             supplier_identifier=issuer.identifier, buyer_structure_id=buyer.structure_id,
             buyer_identifier=buyer.identifier, issue_date=cmd.issue_date, currency=cmd.currency,
             amount_with_vat=cmd.amount, amount_due=cmd.amount, channel=Channel.PORTAL, depositor_id=user_id,
-            syntax=Syntax.CII, files=InvoiceFiles(xml_key="", pdf_key=pdf_key), document=doc,
+            syntax=Syntax.CII, files=InvoiceFiles(xml_key="", pdf_key=pdf_key, document_key=doc_key), document=doc,
             deposited_at=at, updated_at=at, last_comment=cmd.subject,
         )
         from ..repositories.invoices import DuplicateInvoice
