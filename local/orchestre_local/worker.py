@@ -15,6 +15,9 @@ import traceback
 
 
 def main(name: str) -> int:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the platform, which closes its containers
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the handler's stdout (Powertools logs) goes to stderr
     sys.stdout = sys.stderr
