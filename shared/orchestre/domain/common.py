@@ -14,8 +14,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(moment: datetime) -> str:
+    """The platform's timestamp form: UTC, milliseconds, ``Z`` (sorts as text)."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now_iso() -> str:
-    return now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(now())
 
 
 def today() -> date:

@@ -262,6 +262,18 @@ class StructureRepository:
         unique = {i["structure_id"]: i for i in page.items}  # two words of one name may match
         return [Structure.model_validate(i) for i in unique.values()], page.next_token
 
+    def find_buyer(self, siret: str | None, siren: str | None) -> tuple[Structure | None, int]:
+        """The structure a buyer identifier designates, and how many it designates: a SIRET names one
+        structure (any kind: the caller checks it is public); a SIREN names its public establishments,
+        and counts only when it names exactly one."""
+        if siret:
+            found = self.find_by_identifier("SIRET", siret)
+            return found, int(found is not None)
+        if siren:
+            matches, _ = self.directory_by_identifier(siren, 2, None)
+            return (matches[0] if len(matches) == 1 else None), len(matches)
+        return None, 0
+
     def directory_by_identifier(self, prefix: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
         """Public structures by identifier prefix (empty: all of them, in SIRET order)."""
         page = self.table.query(DIRECTORY_IDS, index="GSI2", begins_with=prefix or None, limit=limit,

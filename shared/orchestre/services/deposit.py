@@ -18,7 +18,7 @@ from datetime import timedelta
 from urllib.parse import unquote_plus
 
 from ..domain import deposit as rules
-from ..domain.common import new_id, now, now_iso, today
+from ..domain.common import iso, new_id, now, now_iso, today
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.flows import Flow, FlowInvoice, FlowStatus
 from ..domain.invoices import (
@@ -163,7 +163,7 @@ class DepositService:
         if flow.status in (FlowStatus.INTEGRATED, FlowStatus.REJECTED):
             return flow
         started = now()
-        stale = (started - STALE_AFTER).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stale = iso(started - STALE_AFTER)
         if not self.flows.claim(flow, now_iso(), stale):
             return None  # another worker has it
         flow.status, flow.started_at, flow.version = FlowStatus.IN_PROGRESS, now_iso(), flow.version + 1
@@ -190,7 +190,7 @@ class DepositService:
     def sweep(self, older_than: timedelta = timedelta(minutes=10), days: int = 2) -> int:
         """Scheduled: flows still RECEIVED (or abandoned IN_PROGRESS) after ``older_than`` are queued
         again, so that a crash between recording and queueing never leaves one stuck."""
-        cutoff = (now() - older_than).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cutoff = iso(now() - older_than)
         requeued = 0
         for back in range(days):
             day = (now() - timedelta(days=back)).date().isoformat()
@@ -253,18 +253,9 @@ class DepositService:
             return self.structures.find_by_identifier("UE_HORS_FRANCE", doc.seller.vat_id.replace(" ", "").upper())
         return None
 
-    def _buyer(self, doc: InvoiceDocument) -> tuple[Structure | None, int]:
-        if doc.buyer.siret:
-            found = self.structures.find_by_identifier("SIRET", doc.buyer.siret)
-            return found, int(found is not None)
-        if doc.buyer.siren:
-            matches, _ = self.structures.directory_by_identifier(doc.buyer.siren, 2, None)
-            return (matches[0] if len(matches) == 1 else None), len(matches)
-        return None, 0
-
     def context(self, doc: InvoiceDocument, depositor_id: str) -> rules.DepositContext:
         seller = self._seller(doc)
-        buyer, matches = self._buyer(doc)
+        buyer, matches = self.structures.find_buyer(doc.buyer.siret, doc.buyer.siren)
         service = None
         if buyer is not None and doc.buyer_reference:
             service = self.structures.get_service(buyer.structure_id, doc.buyer_reference)
@@ -394,12 +385,7 @@ class PortalEntry:
                                     extra_files=attachment_files(cmd))
 
     def _recipient(self, identifier: str) -> Structure | None:
-        structures = self.deposit.structures
         recipient = re.sub(r"\s+", "", identifier)
-        found = None
-        if len(recipient) == 14:
-            found = structures.find_by_identifier("SIRET", recipient)
-        elif len(recipient) == 9:
-            matches, _ = structures.directory_by_identifier(recipient, 2, None)
-            found = matches[0] if len(matches) == 1 else None
+        found, _ = self.deposit.structures.find_buyer(recipient if len(recipient) == 14 else None,
+                                                      recipient if len(recipient) == 9 else None)
         return found if found is not None and found.is_public else None

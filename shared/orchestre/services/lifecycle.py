@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -19,7 +19,7 @@ from ..domain import access
 from ..domain import deposit as rules
 from ..domain import lifecycle as lc
 from ..domain import payment
-from ..domain.common import Command, new_id, now, now_iso, today
+from ..domain.common import Command, iso, new_id, now, now_iso, today
 from ..domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from ..domain.invoices import AttachmentInput, Channel, HistoryEntry, Invoice
 from ..domain.models import Permission, Space, Structure
@@ -150,7 +150,7 @@ class LifecycleService:
     def sweep_routing(self, older_than: timedelta = timedelta(minutes=10), days: int = 2) -> int:
         """Scheduled: invoices still DEPOSEE / EN_COURS_ACHEMINEMENT after ``older_than`` (a workflow
         that never started, or died) get a new routing workflow. Duplicates are harmless."""
-        cutoff = (now() - older_than).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cutoff = iso(now() - older_than)
         restarted = 0
         for back in range(days):
             day = (now() - timedelta(days=back)).date().isoformat()
@@ -195,8 +195,8 @@ class LifecycleService:
 
     def _apply(self, inv: Invoice, to: lc.Status, role: lc.Role, actor: str | None, *, reason_code=None,
                comment=None, mandate_number=None, details=None, payment_clock: Any = _KEEP, **changes) -> Invoice:
-        at = now_iso()
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        moment = now()
+        at = iso(moment)
         raw_clock = inv.payment_clock if payment_clock is _KEEP else payment_clock
         clock = payment.PaymentClock.model_validate(raw_clock) if raw_clock else None
         if clock is not None:
