@@ -23,6 +23,7 @@ HERE = Path(__file__).parent
 def main() -> int:
     started = time.perf_counter()
     quick = os.environ.get("BENCH_QUICK") == "1"
+    only = os.environ.get("BENCH_ONLY", "")  # "calls": AWS calls and cost only (no file written)
     from . import coldstart, cost, platform_bench, report, validation
 
     results: dict = {}
@@ -31,13 +32,20 @@ def main() -> int:
     t = time.perf_counter()
     print("== AWS calls, latency, concurrency (local platform)", flush=True)
     kw = dict(latency_runs=10, long_runs=3, flow_runs=3, conc_seconds=2) if quick else {}
-    results.update(platform_bench.run(**kw))
+    results.update(platform_bench.run(**kw, calls_only=only == "calls"))
     phases["platform"] = time.perf_counter() - t
 
     t = time.perf_counter()
     print("== cost per million invoices", flush=True)
     results["cost"] = cost.run(results["aws_calls"])
     phases["cost"] = time.perf_counter() - t
+    if only == "calls":
+        print(json.dumps({"cost": {k: results["cost"][k] for k in ("usd_per_million_invoices", "by_service_usd_per_million")},
+                          "lifecycle_flow": {k: results["aws_calls"]["lifecycle_flow"][k]
+                                             for k in ("dynamodb_wru", "lambda_seconds", "lambda_cpu_seconds", "lambda_seconds_of_runs",
+                                                       "counts_equal_across_runs", "by_operation")},
+                          "wru": {k: v["dynamodb_wru"] for k, v in results["aws_calls"].items()}}, indent=1))
+        return 0
 
     t = time.perf_counter()
     print("== cold start", flush=True)

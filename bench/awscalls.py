@@ -45,6 +45,8 @@ class Call:
     rru: float = 0.0
     idle: bool = False  # an SQS receive that returned nothing (poller background)
     messages: int = 0
+    index_wru: float = 0.0  # of wru: the GSIs' share
+    writes: list = field(default_factory=list)  # DynamoDB: each item written, with its units
 
 
 @dataclass
@@ -81,64 +83,116 @@ def _item_size(item: dict) -> int:
     return sum(len(k.encode()) + DynamoType(v).size() for k, v in item.items())
 
 
-def _indexed(item: dict) -> int:
-    """How many of the main table's GSIs the item appears in (each costs its own write)."""
-    return sum(1 for k in ("GSI1PK", "GSI2PK", "GSI3PK") if k in item)
+def _table(region: str, name: str):
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[ACCOUNT][region].get_table(name)
 
 
-def _stored_item(region: str, table: str, key: dict) -> dict | None:
-    """The item as moto holds it now (after an update): its attributes in DynamoDB JSON."""
-    try:
-        from moto.dynamodb.models import dynamodb_backends
-        from moto.dynamodb.models.dynamo_type import DynamoType
+def _image(table, item_or_key: dict) -> dict | None:
+    """The item as moto holds it now, in DynamoDB JSON (None if absent)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
 
-        t = dynamodb_backends[ACCOUNT][region].get_table(table)
-        values = list(key.items())
-        hk = dict(values)[t.hash_key_attr]
-        rk = dict(values).get(t.range_key_attr) if t.range_key_attr else None
-        item = t.get_item(DynamoType(hk), DynamoType(rk) if rk else None)
-        return item.to_json()["Attributes"] if item else None
-    except Exception:  # noqa: BLE001 - best effort: fall back on the request's size
+    hk = item_or_key.get(table.hash_key_attr)
+    rk = item_or_key.get(table.range_key_attr) if table.range_key_attr else None
+    if hk is None:
         return None
+    item = table.get_item(DynamoType(hk), DynamoType(rk) if rk else None)
+    return item.to_json()["Attributes"] if item else None
 
 
-def _write_units(size: int, indexes: int, transactional: bool) -> float:
-    """Base table: ceil(KB), doubled in a transaction; each GSI holding the item (projection ALL): one
-    standard write of ceil(KB) (index propagation is not transactional)."""
-    units = max(1, math.ceil(size / 1024))
-    return units * (2 if transactional else 1) + units * indexes
+def _writes(req: dict, op: str) -> list[tuple[str, str, dict, bool]]:
+    """(kind, table, item or key, transactional) of each item a write request touches."""
+    if op in ("PutItem", "UpdateItem", "DeleteItem"):
+        return [(op.removesuffix("Item"), req["TableName"], req.get("Item") or req.get("Key") or {}, False)]
+    if op == "TransactWriteItems":
+        out = []
+        for entry in req.get("TransactItems", []):
+            (kind, body), = entry.items()
+            out.append((kind, body["TableName"], body.get("Item") or body.get("Key") or {}, True))
+        return out
+    if op == "BatchWriteItem":
+        return [("Put" if "PutRequest" in r else "Delete", table,
+                 (r.get("PutRequest") or {}).get("Item") or (r.get("DeleteRequest") or {}).get("Key", {}), False)
+                for table, requests in req.get("RequestItems", {}).items() for r in requests]
+    return []
+
+
+def _units(size: int) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+def _projected(index, table, image: dict | None) -> dict | None:
+    """The index entry of an item (None when the item lacks the index's keys: sparse)."""
+    if image is None or any(k not in image for k in index.schema_key_attrs):
+        return None
+    kind = (index.projection or {}).get("ProjectionType", "ALL")
+    if kind == "ALL":
+        return image
+    keep = set(index.schema_key_attrs) | {table.hash_key_attr, table.range_key_attr}
+    if kind == "INCLUDE":
+        keep |= set(index.projection.get("NonKeyAttributes", []))
+    return {k: v for k, v in image.items() if k in keep}
+
+
+def write_units(table, before: dict | None, after: dict | None, transactional: bool,
+                condition_check: bool = False) -> tuple[float, float]:
+    """On-demand write request units of one item write: (base table, indexes).
+
+    Base table: ceil(KB) of the larger of the item before and after, doubled in a transaction.
+    Each GSI (its projection, not the whole item): a new entry is one write of ceil(projected KB),
+    a removed entry one write, a changed index key a delete plus a put, a changed projection one
+    write, and nothing when the projected attributes did not change (KEYS_ONLY / INCLUDE).
+    """
+    size = max(_item_size(before or {}), _item_size(after or {}))
+    base = _units(size) * (2 if transactional else 1)
+    if condition_check:
+        return float(base), 0.0
+    index_units = 0
+    for index in getattr(table, "global_indexes", []) or []:
+        old, new = _projected(index, table, before), _projected(index, table, after)
+        if old is None and new is None or old == new:
+            continue
+        if old is None or new is None:
+            index_units += _units(_item_size(old or new))
+        elif any(old.get(k) != new.get(k) for k in index.schema_key_attrs):
+            index_units += _units(_item_size(old)) + _units(_item_size(new))
+        else:
+            index_units += _units(max(_item_size(old), _item_size(new)))
+    return float(base), float(index_units)
+
+
+def before_images(region: str, req: dict, op: str) -> list:
+    """Read, before moto applies a write, the items it will touch (for the units of the write)."""
+    out = []
+    for kind, name, item, transactional in _writes(req, op):
+        try:
+            table = _table(region, name)
+            out.append((kind, table, item, transactional, _image(table, item)))
+        except Exception:  # noqa: BLE001 - unknown table: moto answers the error itself
+            continue
+    return out
+
+
+def _dynamodb_writes(call: Call, touched: list, failed: bool) -> None:
+    for kind, table, item, transactional, before in touched:
+        after = None if failed else (_image(table, item) if kind != "ConditionCheck" else before)
+        if failed:  # a refused condition still costs the write on the base table
+            after = before
+        base, index = write_units(table, before, after, transactional, kind == "ConditionCheck" or failed)
+        call.items += 1
+        call.item_bytes += _item_size(after or before or item)
+        call.wru += base + index
+        call.index_wru += index
+        sk = str(next(iter((item.get(table.range_key_attr) or {}).values()), "")) if table.range_key_attr else ""
+        call.writes.append({"kind": kind, "sk": sk.split("#")[0], "base": base, "index": index})
 
 
 def _dynamodb(call: Call, region: str, req: dict, resp: dict) -> None:
     op = call.operation
-    if op in ("PutItem", "UpdateItem", "DeleteItem"):
-        item = req.get("Item") or (_stored_item(region, req["TableName"], req["Key"]) if op == "UpdateItem" else None)
-        item = item or req.get("Key") or {}
-        size = _item_size(item)
-        call.items, call.item_bytes = 1, size
-        call.wru = _write_units(size, _indexed(item), False)
-    elif op == "TransactWriteItems":
-        for entry in req.get("TransactItems", []):
-            (kind, body), = entry.items()
-            if kind == "Put":
-                item = body["Item"]
-            elif kind == "Update":
-                item = _stored_item(region, body["TableName"], body["Key"]) or body["Key"]
-            else:  # Delete, ConditionCheck
-                item = body.get("Key", {})
-            size = _item_size(item)
-            call.items += 1
-            call.item_bytes += size
-            call.wru += _write_units(size, _indexed(item) if kind != "ConditionCheck" else 0, True)
-    elif op == "BatchWriteItem":
-        for requests in req.get("RequestItems", {}).values():
-            for r in requests:
-                item = (r.get("PutRequest") or {}).get("Item") or (r.get("DeleteRequest") or {}).get("Key", {})
-                size = _item_size(item)
-                call.items += 1
-                call.item_bytes += size
-                call.wru += _write_units(size, _indexed(item), False)
-    elif op == "GetItem":
+    if op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"):
+        return  # counted by _dynamodb_writes, from the images before and after
+    if op == "GetItem":
         item = resp.get("Item") or {}
         size = _item_size(item) if item else 0
         call.items, call.item_bytes = (1 if item else 0), size
@@ -214,13 +268,21 @@ def install() -> None:
         region, service = (m.group(1), m.group(2)) if m else ("eu-west-3", "unsigned")
         if service == "unsigned" and environ.get("PATH_INFO", "").startswith("/moto-api"):
             return original(self, environ, start_response)
+        operation = _operation(service, environ, body)
+        touched: list = []
+        if service == "dynamodb":
+            try:
+                touched = before_images(region, json.loads(body or b"{}"), operation)
+            except Exception:  # noqa: BLE001 - a counting detail must not break the platform
+                touched = []
         started = time.perf_counter()
         out = list(original(self, environ, start_response))
         seconds = time.perf_counter() - started
         payload = b"".join(x if isinstance(x, bytes) else x.encode() for x in out)
-        call = Call(service, _operation(service, environ, body), started, seconds, len(body), len(payload))
+        call = Call(service, operation, started, seconds, len(body), len(payload))
         try:
             if service == "dynamodb":
+                _dynamodb_writes(call, touched, failed=b'"__type"' in payload[:200])
                 _dynamodb(call, region, json.loads(body or b"{}"), json.loads(payload or b"{}"))
             elif service == "sqs" and call.operation == "ReceiveMessage":
                 call.messages = payload.count(b'"MessageId"') + payload.count(b"<MessageId>")
@@ -242,7 +304,9 @@ def install() -> None:
 class Invocation:
     function: str
     started: float
-    seconds: float
+    seconds: float  # round trip seen by the caller (container queueing and IPC included)
+    handler_seconds: float = 0.0  # the handler's run, measured in the container: what Lambda bills
+    cpu_seconds: float = 0.0  # the CPU part of it (the rest waits on AWS calls)
 
 
 INVOCATIONS: list[Invocation] = []
@@ -251,15 +315,19 @@ _inv_lock = threading.Lock()
 
 def install_invocations(containers) -> None:
     """Record every Lambda invocation (API, queue pollers, workflow tasks) with its duration."""
+    from orchestre_local.functions import last_invocation
+
     original = containers.invoke
 
     def invoke(name, event):
         started = time.perf_counter()
+        last_invocation.wall = last_invocation.cpu = 0.0
         try:
             return original(name, event)
         finally:
             with _inv_lock:
-                INVOCATIONS.append(Invocation(name, started, time.perf_counter() - started))
+                INVOCATIONS.append(Invocation(name, started, time.perf_counter() - started,
+                                              last_invocation.wall, last_invocation.cpu))
 
     containers.invoke = invoke
 
@@ -279,6 +347,8 @@ def summarize(calls: list[Call]) -> dict:
         "scans": by_op.get("dynamodb.Scan", 0),
         "dynamodb_wru": round(sum(c.wru for c in counted), 2),
         "dynamodb_rru": round(sum(c.rru for c in counted), 2),
+        "dynamodb_index_wru": round(sum(c.index_wru for c in counted), 2),
+        "dynamodb_writes": _write_breakdown(counted),
         "dynamodb_items_written": sum(c.items for c in counted if c.wru),
         "dynamodb_items_read": sum(c.items for c in counted if c.rru),
         "dynamodb_item_bytes_written": sum(c.item_bytes for c in counted if c.wru),
@@ -289,6 +359,18 @@ def summarize(calls: list[Call]) -> dict:
         "sqs_receives_with_messages": sum(1 for c in counted if c.operation == "ReceiveMessage"),
         "sqs_idle_receives": sum(1 for c in calls if c.idle),
     }
+
+
+def _write_breakdown(calls: list[Call]) -> dict:
+    """WRU by operation and item kind (sort key prefix): ``TransactWriteItems/Put INVOICE`` …"""
+    out: dict[str, dict] = {}
+    for c in calls:
+        for w in c.writes:
+            row = out.setdefault(f"{c.operation}/{w['kind']} {w['sk']}", {"items": 0, "base": 0.0, "index": 0.0})
+            row["items"] += 1
+            row["base"] += w["base"]
+            row["index"] += w["index"]
+    return dict(sorted(out.items(), key=lambda kv: -(kv[1]["base"] + kv[1]["index"])))
 
 
 def moto_seconds(calls: list[Call]) -> float:

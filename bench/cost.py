@@ -2,12 +2,16 @@
 
 Inputs: one counted full lifecycle (``aws_calls.lifecycle_*`` of ``bench.platform_bench``), the
 price table ``bench/prices.json`` (dated, sources named; see docs/pricing.md), the memory sizes of
-``orchestre.platform``. Two Lambda duration bases:
+``orchestre.platform``.
 
-- ``measured``: each invocation's local wall time (worker round trip included, moto's answers
-  included — moto is much slower than DynamoDB, so this is an upper bound);
-- ``aws_estimate``: the same minus the time moto spent answering the handlers' calls, plus
-  ``AWS_CALL_MS`` per call (typical in-region latency, an assumption).
+Lambda bills the handler's duration times the configured memory, and gives CPU in proportion to
+memory (one full vCPU at 1,769 MB). Each invocation's handler run is measured in its container,
+split into CPU time and waiting (on AWS calls). At memory ``m`` below 1,769 MB the CPU part
+stretches by 1769/m; the waiting part does not. Two bases for the waiting part:
+
+- ``measured``: the local wait, i.e. moto's answers, much slower than DynamoDB's (an upper bound);
+- ``aws_estimate``: ``AWS_CALL_MS`` per AWS call of the handlers (typical in-region latency, an
+  assumption).
 
 The headline (``usd_per_million_invoices``) uses ``measured``: the conservative basis.
 """
@@ -22,22 +26,25 @@ from orchestre.platform import function
 
 PRICES = Path(__file__).with_name("prices.json")
 AWS_CALL_MS = 10.0
+FULL_VCPU_MB = 1769  # Lambda's memory size with one full vCPU
 SFN_BILLING_GB = 64 / 1024  # Express: memory billed in 64 MB increments; the minimum is assumed
 S3_STORAGE_MONTHS = 1  # storage of one month is charged per invoice (retention accumulates: see notes)
 
 
-def _lambda_gb_seconds(lifecycle: dict, basis: str) -> tuple[float, dict]:
-    secs = dict(lifecycle["lambda_seconds"])
+def billed_seconds(lifecycle: dict, basis: str) -> dict[str, float]:
+    """Each function's billed duration for one invoice, at its configured memory."""
+    wall, cpu = lifecycle["lambda_seconds"], lifecycle["lambda_cpu_seconds"]
+    waits = {f: max(0.0, wall[f] - cpu[f]) for f in wall}
     if basis == "aws_estimate":
-        total = sum(secs.values()) or 1.0
-        moto = lifecycle.get("handler_moto_seconds", 0.0)
+        total = sum(waits.values()) or 1.0
         calls = lifecycle.get("handler_calls", 0)
-        secs = {f: max(0.001, s - moto * s / total) + calls * AWS_CALL_MS / 1000 * s / total for f, s in secs.items()}
-    per_fn = {}
-    for f, s in secs.items():
-        n = lifecycle["lambda_invocations"][f]
-        # Lambda bills each invocation rounded up to 1 ms: negligible at these durations
-        per_fn[f] = s * function(f).memory_mb / 1024
+        waits = {f: calls * AWS_CALL_MS / 1000 * w / total for f, w in waits.items()}
+    return {f: cpu[f] * max(1.0, FULL_VCPU_MB / function(f).memory_mb) + waits[f] for f in wall}
+
+
+def _lambda_gb_seconds(lifecycle: dict, basis: str) -> tuple[float, dict]:
+    # Lambda bills each invocation rounded up to 1 ms: negligible at these durations
+    per_fn = {f: s * function(f).memory_mb / 1024 for f, s in billed_seconds(lifecycle, basis).items()}
     return sum(per_fn.values()), {f: round(v, 4) for f, v in per_fn.items()}
 
 

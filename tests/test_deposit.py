@@ -56,7 +56,7 @@ def test_flow_accepted_invoice_and_event(api, parties, events_queue):
     stored = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"],
                                                Key={"PK": {"S": f"INV#{inv['invoice_id']}"}, "SK": {"S": "INVOICE"}})
     item = stored["Item"]
-    assert item["status"]["S"] == "DEPOSEE" and item["buyer_structure_id"]["S"] == parties["buyer"]["structure_id"]
+    assert item["status"]["S"] == "DEPOSEE" and item["GSI2PK"]["S"] == f"BUYER#{parties['buyer']['structure_id']}"
     assert item["service_code"]["S"] == "SERV-1" and item["amount_with_vat"]["S"] == "1620.00"
     deposited = [e for e in received_events(events_queue) if e["detail-type"] == "InvoiceDeposited"]
     assert inv["invoice_id"] in [e["detail"]["invoice_id"] for e in deposited]
@@ -228,7 +228,7 @@ def test_portal_entry(api, parties):
     assert (inv["amount_without_vat"], inv["vat_amount"], inv["amount_with_vat"]) == ("74.90", "11.36", "86.26")
     item = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"],
                                              Key={"PK": {"S": f"INV#{inv['invoice_id']}"}, "SK": {"S": "INVOICE"}})["Item"]
-    pdf_key = item["files"]["M"]["pdf_key"]["S"]
+    pdf_key = item["files"]["M"]["pdf_key"]["S"].replace("~/", f"invoices/{inv['invoice_id']}/")  # stored relative
     pdf = boto3.client("s3").get_object(Bucket=os.environ["DOCUMENTS_BUCKET"], Key=pdf_key)["Body"].read()
     attachments = PdfReader(__import__("io").BytesIO(pdf)).attachments
     assert "factur-x.xml" in attachments and "bon-de-livraison.txt" in attachments

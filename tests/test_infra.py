@@ -225,7 +225,7 @@ def test_table(template, table):
                 {"AttributeName": i.pk, "KeyType": "HASH"},
                 {"AttributeName": i.sk, "KeyType": "RANGE"},
             ],
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": {"ProjectionType": i.projection},
         }
         for i in table.indexes
     ]

@@ -350,3 +350,30 @@ def test_a_stuck_routing_is_restarted_by_the_sweep(api, parties, platform):
     out = platform.gateway.invoke_function("process", {"source": "aws.events", "detail-type": "Scheduled Event"})
     assert out["restarted"] >= 1
     wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+
+
+def test_the_invoice_item_stays_under_one_kilobyte(api, parties):
+    """Every status change rewrites the invoice item: under 1 KB it costs one write unit (two in
+    its transaction) and one per listing index, not twice that (bench/RESULTS.md, cost)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    buyer, supplier = parties["buyer_user"], parties["clerk"]
+    iid = enter(api, parties, amount="123456.78")
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    r = post_status(api, buyer.token, iid, "SUSPENDUE", reason_code="JUSTIF_ABS", comment="Joindre le PV " * 10)
+    assert r.status == 200
+    r = api.post(f"/v1/invoices/{iid}/complete", {"comment": "PV joint", "attachments": [
+        {"file_name": f"pv-{n}.pdf", "content_base64": b64(b"%PDF")} for n in range(3)]}, token=supplier.token)
+    assert r.status == 200
+    for status, extra in (("SERVICE_FAIT", {}), ("MANDATEE", {"mandate_number": "M-2026-000123"})):
+        assert post_status(api, buyer.token, iid, status, **extra).status == 200
+    item = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"],
+                                             Key={"PK": {"S": f"INV#{iid}"}, "SK": {"S": "INVOICE"}})["Item"]
+    size = sum(len(k.encode()) + DynamoType(v).size() for k, v in item.items())
+    assert size < 1024, (size, sorted(item))
+    # and it still reads back whole: ids from the keys, file keys under the invoice's prefix
+    inv = api.get(f"/v1/invoices/{iid}", token=buyer.token).json
+    assert inv["invoice_id"] == iid and inv["buyer_structure_id"] == parties["buyer"]["structure_id"]
+    assert {"pv-0.pdf", "pv-1.pdf", "pv-2.pdf"} <= set(inv["documents"])
+    url = api.get(f"/v1/invoices/{iid}/documents/pv-1.pdf", token=buyer.token)
+    assert url.status in (200, 302, 303), url

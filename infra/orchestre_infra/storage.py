@@ -79,7 +79,7 @@ class Storage(Construct):
                 index_name=index.name,
                 partition_key=dynamodb.Attribute(name=index.pk, type=string),
                 sort_key=dynamodb.Attribute(name=index.sk, type=string) if index.sk else None,
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType[index.projection],
             )
         return table
 

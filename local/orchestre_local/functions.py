@@ -66,6 +66,11 @@ def module(fn: Function) -> ModuleType:
     return importlib.import_module(fn.module)
 
 
+# The handler duration of this thread's last invocation, as the container measured it:
+# ``last_invocation.wall`` / ``.cpu`` in seconds (the bench reads it; Lambda bills ``wall``).
+last_invocation = threading.local()
+
+
 class Container:
     def __init__(self, fn: Function):
         self.fn = fn
@@ -92,6 +97,8 @@ class Container:
         if not line:
             raise FunctionError("ContainerDied", f"exit code {self.proc.wait()}")
         reply = json.loads(line)
+        duration = reply.get("duration") or {}
+        last_invocation.wall, last_invocation.cpu = duration.get("wall", 0.0), duration.get("cpu", 0.0)
         if "error" in reply:
             err = reply["error"]
             raise FunctionError(err["errorType"], err["errorMessage"], err.get("stackTrace"))

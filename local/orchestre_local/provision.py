@@ -26,7 +26,7 @@ def provision(region: str) -> dict[str, str]:
             gsis.append({
                 "IndexName": ix.name,
                 "KeySchema": [{"AttributeName": ix.pk, "KeyType": "HASH"}, {"AttributeName": ix.sk, "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": ix.projection},
             })
         args = {
             "TableName": t.local_name,

@@ -44,6 +44,17 @@ def check(doc: InvoiceDocument, ctx: DepositContext, today: date) -> list[Violat
         except DomainError:
             out.append(Violation(code="DEPOSITOR_NOT_ALLOWED", field="BT-29",
                                  message="You do not act for the seller with MODIFICATION on INVOICES_ISSUED."))
+    out.extend(check_recipient(ctx, doc.buyer_reference, doc.purchase_order, today))
+    if doc.is_credit_note and not doc.preceding_invoices:
+        out.append(Violation(code="CREDIT_NOTE_WITHOUT_INVOICE", field="BT-25",
+                             message="A credit note names the invoice it corrects (BT-25)."))
+    return out
+
+
+def check_recipient(ctx: DepositContext, code: str | None, commitment: str | None, today: date) -> list[Violation]:
+    """The recipient's side: an active public buyer receiving invoices, its service (BT-10) and
+    the legal commitment (BT-13) its billing parameters ask for. Deposits and recycles alike."""
+    out: list[Violation] = []
     if ctx.buyer is None:
         if ctx.buyer_matches > 1:
             out.append(Violation(code="BUYER_AMBIGUOUS", reason_code="DEST_INC", field="BT-46",
@@ -60,7 +71,6 @@ def check(doc: InvoiceDocument, ctx: DepositContext, today: date) -> list[Violat
         out.append(Violation(code="BUYER_NOT_RECEIVING", reason_code="DEST_ERR", field="BT-46",
                              message="The buyer does not receive invoices on the platform (space closed)."))
     billing = ctx.buyer.billing
-    code, commitment = doc.buyer_reference, doc.purchase_order
     if billing.service_code_required and not code:
         out.append(Violation(code="SERVICE_CODE_REQUIRED", reason_code="CODE_ROUTAGE_ERR", field="BT-10",
                              message="This buyer requires its service code in BT-10 (buyer reference)."))
@@ -78,9 +88,6 @@ def check(doc: InvoiceDocument, ctx: DepositContext, today: date) -> list[Violat
     if billing.service_code_or_commitment_required and not code and not commitment:
         out.append(Violation(code="SERVICE_CODE_OR_COMMITMENT_REQUIRED", reason_code="CODE_ROUTAGE_ERR",
                              field="BT-10", message="This buyer requires a service code (BT-10) or an EJ (BT-13)."))
-    if doc.is_credit_note and not doc.preceding_invoices:
-        out.append(Violation(code="CREDIT_NOTE_WITHOUT_INVOICE", field="BT-25",
-                             message="A credit note names the invoice it corrects (BT-25)."))
     return out
 
 

@@ -208,9 +208,8 @@ class Channel(StrEnum):
 
 class InvoiceFiles(Record):
     original_key: str | None = None  # the deposited file, content-addressed (originals/<sha256>)
-    xml_key: str  # the invoice XML (CII or UBL)
+    xml_key: str  # the invoice XML (CII or UBL): the original itself when a CII or UBL file was deposited
     pdf_key: str | None = None  # the readable PDF (Factur-X), when there is one
-    document_key: str | None = None  # the EN 16931 data (InvoiceDocument JSON): kept out of the table item
     attachment_keys: dict[str, str] = Field(default_factory=dict)  # file name -> key
 
 
@@ -255,8 +254,8 @@ class Invoice(Record):
     syntax: Syntax
     profile: Profile | None = None
     files: InvoiceFiles
-    # The EN 16931 data: written to S3 (files.document_key), not to the table item, which lists,
-    # transitions and the three indexes copy on every write (cost: see bench/RESULTS.md).
+    # The EN 16931 data, as extracted at deposit: not stored (the XML file is the record; the
+    # table item keeps what lists, rules and the clock need, under 1 KB: see bench/RESULTS.md).
     document: InvoiceDocument | None = None
     deposited_at: str
     updated_at: str

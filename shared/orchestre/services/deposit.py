@@ -173,7 +173,8 @@ class DepositService:
         if outcome.report.valid and outcome.document is not None:
             files = InvoiceFiles(original_key=flow.original_key, xml_key="")
             result = self.deposit(outcome.document, outcome.xml, flow.depositor_id, flow.channel, files,
-                                  invoice_id=str(uuid.uuid5(_FLOW_NS, f"{flow.flow_id}:0")), flow_id=flow.flow_id)
+                                  invoice_id=str(uuid.uuid5(_FLOW_NS, f"{flow.flow_id}:0")), flow_id=flow.flow_id,
+                                  xml_is_original=outcome.xml == content)
             flow.invoices = [FlowInvoice(invoice_id=result.invoice.invoice_id if result.invoice else None,
                                          number=outcome.document.number,
                                          status=result.invoice.status if result.invoice else "REJECTED",
@@ -195,7 +196,9 @@ class DepositService:
         for back in range(days):
             day = (now() - timedelta(days=back)).date().isoformat()
             for item in all_items(lambda token, day=day: self.flows.pending(day, 100, token)):
-                flow = Flow.model_validate(item)
+                flow = self.flows.get(item["PK"].removeprefix("FLOW#"), consistent=True)  # keys-only index
+                if flow is None or flow.status not in (FlowStatus.RECEIVED, FlowStatus.IN_PROGRESS):
+                    continue
                 stamp = flow.started_at if flow.status is FlowStatus.IN_PROGRESS else flow.received_at
                 if (stamp or "") < cutoff and flow.channel is Channel.API:
                     self.queue.send({"flow_id": flow.flow_id})
@@ -253,20 +256,24 @@ class DepositService:
             return self.structures.find_by_identifier("UE_HORS_FRANCE", doc.seller.vat_id.replace(" ", "").upper())
         return None
 
-    def context(self, doc: InvoiceDocument, depositor_id: str) -> rules.DepositContext:
-        seller = self._seller(doc)
-        buyer, matches = self.structures.find_buyer(doc.buyer.siret, doc.buyer.siren)
+    def recipient_context(self, siret: str | None, siren: str | None, service_code: str | None) -> rules.DepositContext:
+        """The buyer a SIRET / SIREN designates and its service (no seller side)."""
+        buyer, matches = self.structures.find_buyer(siret, siren)
         service = None
-        if buyer is not None and doc.buyer_reference:
-            service = self.structures.get_service(buyer.structure_id, doc.buyer_reference)
-        depositor = self.structures.get_attachment(seller.structure_id, depositor_id) if seller else None
-        return rules.DepositContext(seller=seller, depositor=depositor, buyer=buyer, buyer_matches=matches,
-                                    service=service)
+        if buyer is not None and service_code:
+            service = self.structures.get_service(buyer.structure_id, service_code)
+        return rules.DepositContext(seller=None, depositor=None, buyer=buyer, buyer_matches=matches, service=service)
+
+    def context(self, doc: InvoiceDocument, depositor_id: str) -> rules.DepositContext:
+        ctx = self.recipient_context(doc.buyer.siret, doc.buyer.siren, doc.buyer_reference)
+        ctx.seller = self._seller(doc)
+        ctx.depositor = self.structures.get_attachment(ctx.seller.structure_id, depositor_id) if ctx.seller else None
+        return ctx
 
     def deposit(self, doc: InvoiceDocument, xml: bytes | None, depositor_id: str, channel: Channel,
                 files: InvoiceFiles, *, invoice_id: str | None = None, flow_id: str | None = None,
                 pdf: bytes | None = None, billing_frame: str = "A1",
-                extra_files: dict[str, bytes] | None = None) -> DepositResult:
+                extra_files: dict[str, bytes] | None = None, xml_is_original: bool = False) -> DepositResult:
         ctx = self.context(doc, depositor_id)
         violations = rules.check(doc, ctx, today())
         if violations:
@@ -282,11 +289,12 @@ class DepositService:
                 self.events.publish("InvoiceDeposited", deposited_event(invoice))
             return DepositResult(invoice)
         base = f"invoices/{invoice_id}"
-        suffix = "cii.xml" if doc.syntax.value == "CII" else "ubl.xml"
-        files = files.model_copy(update={"xml_key": f"{base}/invoice.{suffix}"})
-        self.documents.put(files.xml_key, xml or b"", "application/xml")
-        files.document_key = f"{base}/document.json"
-        self.documents.put(files.document_key, doc.model_dump_json().encode(), "application/json")
+        if xml_is_original and files.original_key:  # a CII / UBL file: the original is the XML
+            files = files.model_copy(update={"xml_key": files.original_key})
+        else:
+            suffix = "cii.xml" if doc.syntax.value == "CII" else "ubl.xml"
+            files = files.model_copy(update={"xml_key": f"{base}/invoice.{suffix}"})
+            self.documents.put(files.xml_key, xml or b"", "application/xml")
         if pdf:
             files.pdf_key = f"{base}/invoice.pdf"
             self.documents.put(files.pdf_key, pdf, "application/pdf")

@@ -155,8 +155,9 @@ class LifecycleService:
         for back in range(days):
             day = (now() - timedelta(days=back)).date().isoformat()
             for item in all_items(lambda token, day=day: self.repo.routing_since(day, 100, token)):
-                if item.get("updated_at", "") < cutoff:
-                    self.start(item["invoice_id"])
+                invoice_id, since = self.repo.routing_entry(item)
+                if since < cutoff:
+                    self.start(invoice_id)
                     restarted += 1
         return restarted
 
@@ -262,23 +263,17 @@ class LifecycleService:
         inv, _, act = self.load(user_id, invoice_id)
         lc.check_move(lc.Status(inv.status), act, lc.Status.DEPOSEE, "recycle", None, None)
         recipient = re.sub(r"\s+", "", cmd.recipient_identifier)
-        stored = self._document(inv)
-        doc = stored.model_copy(update={
-            "buyer": stored.buyer.model_copy(update={"siret": recipient if len(recipient) == 14 else None,
-                                                     "siren": recipient[:9]}),
-            "buyer_reference": cmd.service_code, "purchase_order": cmd.legal_commitment,
-        })
-        ctx = DepositService(structures=self.structures).context(doc, user_id)
-        violations = rules.check(doc, ctx, today())
+        # the seller's side was checked at deposit and the caller acts for it (above): only the
+        # new recipient, service and EJ are checked, by the deposit rules' own recipient part
+        ctx = DepositService(structures=self.structures).recipient_context(
+            recipient if len(recipient) == 14 else None, recipient[:9], cmd.service_code)
+        violations = rules.check_recipient(ctx, cmd.service_code, cmd.legal_commitment, today())
         if violations:
             v = violations[0]
             raise InvalidInput(v.message, code=v.code, field={"BT-46": "recipient_identifier", "BT-10": "service_code",
                                                               "BT-13": "legal_commitment"}.get(v.field or "", v.field),
                                errors=[x.model_dump() for x in violations])
         assert ctx.buyer is not None
-        # the new recipient's data, in place (the bucket is versioned: the previous one is kept)
-        self.documents.put(inv.files.document_key or f"invoices/{inv.invoice_id}/document.json",
-                           doc.model_dump_json().encode(), "application/json")
         after = self._apply(inv, lc.Status.DEPOSEE, lc.Role.SUPPLIER, user_id,
                             buyer_structure_id=ctx.buyer.structure_id, buyer_identifier=ctx.buyer.identifier,
                             service_code=cmd.service_code, legal_commitment=cmd.legal_commitment, payment_clock=None,
@@ -291,14 +286,6 @@ class LifecycleService:
 
             logger.exception("routing workflow not started; the sweep will", extra={"invoice_id": invoice_id})
         return after
-
-    def _document(self, inv: Invoice):
-        from ..domain.invoices import InvoiceDocument
-
-        raw = self.documents.get(inv.files.document_key, 5 * 1024 * 1024) if inv.files.document_key else None
-        if raw is None:
-            raise Conflict("The invoice's data is not available.", code="DOCUMENT_UNAVAILABLE")
-        return InvoiceDocument.model_validate_json(raw)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -353,8 +340,8 @@ class LifecycleService:
         for back in range(1, lookback_days + 1):
             due = day - timedelta(days=back)
             for item in all_items(lambda token, due=due: self.repo.due_on(due, 100, token)):
-                inv = Invoice.model_validate(item)
-                if inv.overdue_notified or inv.status not in lc.CLOCK_RUNNING:
+                inv = self.repo.get(item["GSI3SK"], consistent=True)  # the index holds keys only
+                if inv is None or inv.overdue_notified or inv.status not in lc.CLOCK_RUNNING:
                     continue
                 clock = payment.PaymentClock.model_validate(inv.payment_clock)
                 v = payment.view(clock, inv.amount_with_vat, day)
@@ -407,16 +394,15 @@ class LifecycleService:
             buyer=Party(name=buyer.name, siret=buyer.identifier, siren=buyer.identifier[:9]),
             totals=Totals(tax_inclusive=cmd.amount, payable=cmd.amount),
         )
-        pdf_key, doc_key = f"invoices/{invoice_id}/revenue-order.pdf", f"invoices/{invoice_id}/document.json"
+        pdf_key = f"invoices/{invoice_id}/revenue-order.pdf"
         self.documents.put(pdf_key, pdf, "application/pdf")
-        self.documents.put(doc_key, doc.model_dump_json().encode(), "application/json")
         inv = Invoice(
             invoice_id=invoice_id, document_type="REVENUE_ORDER", informational=True, number=cmd.number,
             type_code=doc.type_code, billing_frame="TITRE", supplier_structure_id=issuer.structure_id,
             supplier_identifier=issuer.identifier, buyer_structure_id=buyer.structure_id,
             buyer_identifier=buyer.identifier, issue_date=cmd.issue_date, currency=cmd.currency,
             amount_with_vat=cmd.amount, amount_due=cmd.amount, channel=Channel.PORTAL, depositor_id=user_id,
-            syntax=Syntax.CII, files=InvoiceFiles(xml_key="", pdf_key=pdf_key, document_key=doc_key), document=doc,
+            syntax=Syntax.CII, files=InvoiceFiles(xml_key="", pdf_key=pdf_key), document=doc,
             deposited_at=at, updated_at=at, last_comment=cmd.subject,
         )
         from ..repositories.invoices import DuplicateInvoice
