@@ -42,7 +42,7 @@ def main() -> int:
     if only == "calls":
         print(json.dumps({"cost": {k: results["cost"][k] for k in ("usd_per_million_invoices", "by_service_usd_per_million")},
                           "lifecycle_flow": {k: results["aws_calls"]["lifecycle_flow"][k]
-                                             for k in ("dynamodb_wru", "lambda_seconds", "lambda_cpu_seconds", "lambda_seconds_of_runs",
+                                             for k in ("dynamodb_wru", "lambda_seconds", "lambda_cpu_seconds", "lambda_seconds_of_runs", "event_deliveries",
                                                        "counts_equal_across_runs", "by_operation")},
                           "wru": {k: v["dynamodb_wru"] for k, v in results["aws_calls"].items()}}, indent=1))
         return 0

@@ -54,11 +54,13 @@ def per_invoice(lifecycle: dict, region_prices: dict, basis: str = "measured") -
     gb_s, gb_s_by_fn = _lambda_gb_seconds(lifecycle, basis)
     invocations = sum(lifecycle["lambda_invocations"].values())
     events = ops.get("events.PutEvents", 0)
-    sqs_requests = (sum(v for k, v in ops.items() if k.startswith("sqs."))
-                    + events)  # each event is delivered to a queue by a rule: one SendMessage, billed to us
+    delivered = lifecycle.get("event_deliveries", {})
+    # a rule delivering an event to a queue: one SendMessage, billed to us; to a function or a
+    # workflow: a Lambda invocation (counted with the others) or an execution (below)
+    sqs_requests = sum(v for k, v in ops.items() if k.startswith("sqs.")) + delivered.get("queue", 0)
     s3_puts = sum(v for k, v in ops.items() if k in ("s3.PutObject", "s3.CopyObject", "s3.ListObjects"))
     s3_gets = sum(v for k, v in ops.items() if k in ("s3.GetObject", "s3.HeadObject"))
-    sfn_execs = ops.get("states.StartExecution", 0)
+    sfn_execs = ops.get("states.StartExecution", 0) + delivered.get("state_machine", 0)
     sfn_seconds = math.ceil(lifecycle.get("workflow_task_seconds", 0) * 10) / 10 if sfn_execs else 0.0
     emails = ops.get("ses.SendEmail", 0) + ops.get("ses.SendRawEmail", 0) + ops.get("sesv2.SendEmail", 0)
     usd = {
@@ -118,7 +120,8 @@ def run(aws_calls: dict, region: str = "eu-west-3") -> dict:
         "notes": [
             "Cognito (per monthly active user), CloudWatch Logs/metrics, X-Ray, KMS and data transfer are not counted.",
             "SQS: the pollers' empty long-poll receives are a fixed cost per queue, not per invoice (left out); "
-            "EventBridge → SQS deliveries are counted as one SQS request per event.",
+            "an event a rule delivers to a queue is one SQS request; to a function, one (asynchronous) Lambda "
+            "invocation; to a workflow, one Express execution.",
             "Storage: one month of S3 and DynamoDB storage per invoice is included; legal retention (10 years) "
             "accumulates about 12x that per year kept.",
             "DynamoDB units: WRU = ceil(item KB) per item written, x2 in a transaction, +1 per GSI holding the item; "

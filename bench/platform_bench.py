@@ -244,6 +244,10 @@ class Bench:
         summary["moto_seconds"] = round(awscalls.moto_seconds(calls), 4)
         summary["wall_seconds_to_sync_reply"] = round(t_sync - t0, 4)
         summary["sync_moto_seconds"] = round(awscalls.moto_seconds(sync_calls), 4)
+        from orchestre_local.eventbridge import DELIVERIES
+
+        delivered = [kind for at, kind, _arn in list(DELIVERIES) if at >= t0]
+        summary["event_deliveries"] = {k: delivered.count(k) for k in sorted(set(delivered))}
         summary["api_requests"] = None  # filled by the caller
         return result, summary
 

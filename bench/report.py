@@ -92,7 +92,7 @@ def markdown(r: dict) -> str:
           "", "In the serial runs above, moto's time is summed over every call in the run's window, including the "
           "background work (routing, notifications) of earlier runs: it can exceed the wall time, and `platform` "
           "is then a lower bound.",
-          "", "`flow_to_mad`: POST /v1/flows → SQS → deposit → EventBridge → SQS → process → Step Functions "
+          "", "`flow_to_mad`: POST /v1/flows → SQS → deposit → EventBridge → Step Functions "
           "(EXPRESS) → MISE_A_DISPOSITION. `lifecycle`: portal entry, routing, then SERVICE_FAIT, MANDATEE, "
           "MISE_EN_PAIEMENT.", ""]
 

@@ -604,22 +604,46 @@ def _statements_of(resources: dict, policy_type: str, target_key: str, target: d
 
 
 def test_event_rules(synth, resources):
-    """Each EVENT_RULES entry: a rule on the platform bus (source orchestre, its detail types) whose
-    target is its queue, undeliverable events going to that queue's dead-letter queue; the queue
-    policies let EventBridge send from that rule only."""
-    storage = synth.stack.storage
+    """Each EVENT_RULES entry: a rule on the platform bus (source orchestre, its detail types) with
+    its one target. A queue: undeliverable events go to that queue's dead-letter queue and the queue
+    policies let EventBridge send from that rule only. A function: invoked asynchronously, retried
+    twice, then the event goes to the event-failures queue (as do undeliverable events). A state
+    machine: started with the event's detail by a role that may start it only."""
+    storage, compute = synth.stack.storage, synth.stack.compute
     bus = {"Ref": logical_id(storage.event_bus)}
     on_bus = {lid: r["Properties"] for lid, r in _of_type(resources, "AWS::Events::Rule").items()
               if r["Properties"].get("EventBusName") == bus}
     assert len(on_bus) == len(platform.EVENT_RULES)
     assert platform.EVENT_RULES, "the spec routes no event"
+    failures_id = logical_id(storage.event_failures)
+    functions = _functions_by_name(resources)
     for rule in platform.EVENT_RULES:
-        rule_id = logical_id(storage.event_rules[rule.key])
+        rule_id = logical_id(compute.event_rules[rule.key])
         props = on_bus[rule_id]
         assert props["EventPattern"] == {"source": [EVENT_SOURCE], "detail-type": list(rule.detail_types)}
-        queue_id = logical_id(storage.queues[rule.queue])
-        dlq_id = logical_id(storage.dead_letter_queues[rule.queue])
         (target,) = props["Targets"]
+        assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+        kind, key = rule.target
+        if kind == "function":
+            fn_id = functions[key][0]
+            assert target["Arn"] == _arn(fn_id) and target["DeadLetterConfig"] == {"Arn": _arn(failures_id)}
+            (config,) = [c["Properties"] for c in _of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+                         if c["Properties"]["FunctionName"] == {"Ref": fn_id}]
+            assert config["MaximumRetryAttempts"] == 2
+            assert config["DestinationConfig"] == {"OnFailure": {"Destination": _arn(failures_id)}}
+            continue
+        if kind == "state_machine":
+            sm_id = logical_id(compute.state_machines[key])
+            assert target["Arn"] == {"Ref": sm_id} and target["InputPath"] == "$.detail"
+            assert target["DeadLetterConfig"] == {"Arn": _arn(failures_id)}
+            role_id = target["RoleArn"]["Fn::GetAtt"][0]
+            starts = [st for p in _of_type(resources, "AWS::IAM::Policy").values()
+                      if {"Ref": role_id} in p["Properties"]["Roles"]
+                      for st in p["Properties"]["PolicyDocument"]["Statement"]]
+            assert starts == [{"Action": "states:StartExecution", "Effect": "Allow", "Resource": {"Ref": sm_id}}]
+            continue
+        queue_id = logical_id(storage.queues[key])
+        dlq_id = logical_id(storage.dead_letter_queues[key])
         assert target["Arn"] == _arn(queue_id), rule.key
         assert target["DeadLetterConfig"] == {"Arn": _arn(dlq_id)}, rule.key
         for sqs_id in (queue_id, dlq_id):
@@ -877,7 +901,8 @@ def test_queues_and_workflows(extended):
 
     queues = _of_type(resources, "AWS::SQS::Queue")
     redriven = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(queues) == 2 * len(spec.QUEUES) and len(redriven) == len(spec.QUEUES)
+    # each spec queue and its dead-letter queue, and the event-failures queue
+    assert len(queues) == 2 * len(spec.QUEUES) + 1 and len(redriven) == len(spec.QUEUES)
     for q in queues.values():
         assert q["Properties"]["SqsManagedSseEnabled"] is True
 
@@ -963,7 +988,7 @@ def _consumed_with(**changes):
             "make layers",
         ),
         (
-            {"EVENT_RULES": (platform.EventRule("lost", ("Lost",), "nope"),)},
+            {"EVENT_RULES": (platform.EventRule("lost", ("Lost",), queue="nope"),)},
             ValueError,
             "event rule 'lost': unknown queue 'nope'",
         ),

@@ -1,7 +1,7 @@
 """Notifications: subscriptions of structures (HTTP), and the notify function end to end.
 
 Events are put on the bus directly (as the lifecycle publishes them): the "status-changed" rule
-takes them to the notifications queue, whose poller runs the notify function. Emails are read
+invokes the notify function asynchronously with each. Emails are read
 from moto's SES backend, which runs in this process.
 """
 
@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from orchestre import platform as spec
+from orchestre.services.notifications import NotificationFailed
 
 ACCOUNT, REGION = "123456789012", "eu-west-3"
 
@@ -164,9 +165,9 @@ def test_invalid_subscriptions(api, sides, body, code, field):
     assert r.json["code"] == code and r.json["field"] == field, r.json
 
 
-def test_platform_queues_are_refused(api, sides):
-    r = subscribe(api, sides["supplier_user"], sides["supplier"], channel="SQS",
-                  target=os.environ["NOTIFICATIONS_QUEUE_URL"], events=["ALL"])
+@pytest.mark.parametrize("env", ["FLOWS_QUEUE_URL", "EVENT_FAILURES_QUEUE_URL"])
+def test_platform_queues_are_refused(api, sides, env):
+    r = subscribe(api, sides["supplier_user"], sides["supplier"], channel="SQS", target=os.environ[env], events=["ALL"])
     assert r.status == 422 and r.json["code"] == "INVALID_SUBSCRIPTION_TARGET", r
 
 
@@ -315,9 +316,8 @@ def test_revenue_order_status_is_informational(api, sides):
 
 
 def test_overdue_reaches_buyer_and_supplier(api, sides):
-    rule = next(r for r in spec.EVENT_RULES if r.queue == "notifications")
-    if "InvoiceOverdue" not in rule.detail_types:
-        pytest.skip("the spec's status-changed rule does not route InvoiceOverdue to the notifications queue yet")
+    rule = next(r for r in spec.EVENT_RULES if r.function == "notify")
+    assert "InvoiceOverdue" in rule.detail_types
     detail = status_changed(sides, "MANDATEE", payment_due_date="2026-10-01", days_late=12, late_interest="10.32",
                             fixed_indemnity="40.00")
     publish(detail, "InvoiceOverdue")
@@ -353,14 +353,6 @@ class FakeChannels:
         return "m"
 
 
-def sqs_event(*events: dict, receive_count: int = 1) -> dict:
-    return {"Records": [{
-        "messageId": f"msg-{i}", "receiptHandle": "h", "body": json.dumps(e), "md5OfBody": "",
-        "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-3:123456789012:orchestre-notifications",
-        "awsRegion": REGION} for i, e in enumerate(events)]}
-
-
 def bus_event(detail: dict, detail_type: str = "InvoiceStatusChanged") -> dict:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "orchestre",
             "account": ACCOUNT, "region": REGION, "time": "2026-11-27T10:00:00Z", "resources": [], "detail": detail}
@@ -385,14 +377,34 @@ def test_a_failed_delivery_is_retried_alone(api, sides, notify_module, monkeypat
     failing = bus_event(status_changed(sides, "REJETEE", reason_code="AUTRE"))
     other = bus_event(status_changed(sides, "REJETEE", reason_code="AUTRE"))
 
-    result = notify_module.on_queue(sqs_event(failing, other), None)
-    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}  # the other record went through
+    with pytest.raises(NotificationFailed):  # the invocation fails: Lambda invokes it again
+        notify_module.on_bus_event(failing, None)
+    assert notify_module.on_bus_event(other, None)["sent"] == 2  # another event is not held up
     assert sorted(channels.sent) == sorted([("EMAIL", good), ("EMAIL", good), ("EMAIL", flaky)])
 
     channels.sent.clear()
-    retry = notify_module.on_queue(sqs_event(failing, receive_count=2), None)
-    assert retry == {"batchItemFailures": []}
+    retry = notify_module.on_bus_event(failing, None)
+    assert retry == {"sent": 1, "skipped": 1, "undeliverable": 0}
     assert channels.sent == [("EMAIL", flaky)]  # the delivery that had succeeded is not repeated
+
+
+def test_an_event_that_keeps_failing_ends_in_the_failures_queue(api, sides):
+    """Lambda's asynchronous contract: three attempts, then the on-failure destination, with the
+    event as the request payload (and nothing lost silently)."""
+    poison = {"version": "1", "invoice_id": str(uuid.uuid4()), "status": "REJETEE", "lifecycle_code": 210}
+    publish(poison)  # no structures: the notify function cannot work out its recipients
+    sqs = boto3.client("sqs")
+    deadline, found = time.time() + 20, None
+    while found is None and time.time() < deadline:
+        for m in sqs.receive_message(QueueUrl=os.environ["EVENT_FAILURES_QUEUE_URL"], MaxNumberOfMessages=10,
+                                     WaitTimeSeconds=1).get("Messages", []):
+            record = json.loads(m["Body"])
+            if record.get("requestPayload", {}).get("detail", {}).get("invoice_id") == poison["invoice_id"]:
+                found = record
+    assert found is not None, "the poison event did not reach the event-failures queue"
+    assert found["requestContext"]["condition"] == "RetriesExhausted"
+    assert found["requestContext"]["approximateInvokeCount"] == 3
+    assert found["requestContext"]["functionArn"].endswith(":function:notify")
 
 
 def test_undeliverable_targets_do_not_block_the_others(api, sides):

@@ -1,38 +1,32 @@
 """Notify: emails and subscribers' SQS messages for invoice status changes and overdue payments.
 
-No HTTP route: the function consumes the notifications queue, fed by the EventBridge rule
-"status-changed". Each record is a bus event (``detail-type``, ``detail``; docs/events.md). A
-record whose deliveries partly failed is reported as a batch item failure, so only it comes back
-(the deliveries that succeeded are not repeated); after the queue's receive limit it goes to the
-dead-letter queue.
+No HTTP route: EventBridge's rule "status-changed" invokes the function asynchronously with each
+bus event (``detail-type``, ``detail``; docs/events.md). If a delivery fails for a reason that may
+pass, the others are still made, what was sent is logged, and the invocation fails: Lambda
+retries it twice (the deliveries already made are not repeated), then puts the event in the
+event-failures queue (alarmed). Deliveries that can never succeed (a deleted subscriber queue)
+are reported and do not fail the event.
 """
 
 from __future__ import annotations
-
-import json
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from orchestre.api.http import create_app, logger, make_handler, metrics
 from orchestre.services.notifications import NotificationFailed, Notifier
 
 app = create_app()  # no routes: make_handler needs a resolver
 notifier = Notifier()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def _record(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    if not isinstance(event, dict):
-        raise ValueError("the message is not a bus event")
-    key = str(event.get("id") or record.message_id)
+def on_bus_event(event: dict, context) -> dict:
+    if "detail-type" not in event:
+        logger.warning("unexpected event", extra={"keys": sorted(event)})
+        return {}
+    key = str(event.get("id") or "")
+    if not key:
+        raise ValueError("the bus event has no id")
     try:
-        retried = int(record.attributes.approximate_receive_count or 1) > 1
-    except (TypeError, ValueError):
-        retried = True
-    try:
-        outcome = notifier.notify(event, key, retried=retried)
+        # an asynchronous invocation does not say whether it is a retry: the delivery log is read
+        outcome = notifier.notify(event, key, retried=True)
     except NotificationFailed as exc:
         logger.warning("notification failed, to be retried", extra={"event_id": key, "error": str(exc)})
         metrics.add_metric(name="NotificationsRetried", unit="Count", value=1)
@@ -42,7 +36,7 @@ def _record(record: SQSRecord) -> None:
         raise
     if outcome.name is None:
         logger.info("not a notification event", extra={"detail_type": event.get("detail-type"), "event_id": key})
-        return
+        return {"sent": 0}
     for delivery, code in outcome.undeliverable:
         logger.warning("undeliverable notification", extra={
             "event_id": key, "event": outcome.name, "channel": delivery.channel.value, "error": code,
@@ -54,13 +48,7 @@ def _record(record: SQSRecord) -> None:
                                value=sent)
     if outcome.undeliverable:
         metrics.add_metric(name="NotificationsUndeliverable", unit="Count", value=len(outcome.undeliverable))
+    return {"sent": len(outcome.sent), "skipped": len(outcome.skipped), "undeliverable": len(outcome.undeliverable)}
 
 
-def on_queue(event: dict, context) -> dict:
-    if not event.get("Records"):
-        logger.warning("unexpected event", extra={"keys": sorted(event)})
-        return {}
-    return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
-
-
-handler = make_handler(app, on_event=on_queue)
+handler = make_handler(app, on_event=on_bus_event)

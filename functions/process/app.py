@@ -2,22 +2,19 @@
 
 - HTTP: list, read, history, documents, next statuses, status changes, complete, recycle,
   revenue orders;
-- the lifecycle queue (InvoiceDeposited events): starts each invoice's routing workflow;
-- the routing workflow's tasks (``{"action": "route" | "make_available" | "park"}``);
+- the routing workflow's tasks (``{"action": "route" | "make_available" | "park"}``); EventBridge
+  starts the workflow on each InvoiceDeposited event;
 - the daily schedule: overdue invoices flagged and announced.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel
 
 from orchestre.api.http import caller, create_app, expected_version, json_response, logger, make_handler, metrics
@@ -199,15 +196,6 @@ def revenue_order(body: RevenueOrderInput, idempotency_key: IdempotencyKey = Non
 
 # -- non-HTTP invocations --------------------------------------------------------------------
 
-processor = BatchProcessor(event_type=EventType.SQS)
-
-
-def _deposited(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    if event.get("detail-type") == "InvoiceDeposited":
-        service.start(event["detail"]["invoice_id"])
-
-
 def on_event(event: dict, context) -> dict:
     action = event.get("action")
     if action:  # a task of the routing workflow
@@ -221,8 +209,6 @@ def on_event(event: dict, context) -> dict:
         else:
             raise ValueError(f"unknown action {action}")
         return {"invoice_id": invoice_id, "status": inv.status}
-    if event.get("Records"):
-        return process_partial_response(event=event, record_handler=_deposited, processor=processor, context=context)
     if event.get("source") == "aws.events":  # the schedule: overdue invoices, stuck routings
         flagged, restarted = service.flag_overdue(), service.sweep_routing()
         logger.info("scheduled run", extra={"flagged": flagged, "restarted": restarted})

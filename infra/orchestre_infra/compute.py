@@ -13,6 +13,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -21,13 +22,17 @@ from constructs import Construct
 from . import nag
 from .auth import Identity
 from .naming import nag_ref, pascal
-from .storage import Storage
+from .storage import EVENT_MAX_AGE, EVENT_RETRY_ATTEMPTS, EVENT_SOURCE, Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.X86_64
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 FUNCTION_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", "tests"]
 LAYER_EXCLUDES = ["__pycache__", "*.pyc", ".built"]  # .built: the Makefile's stamp
+# A function invoked by an event rule (asynchronously): Lambda retries a failed invocation twice,
+# then sends the event to the event-failures queue.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 # Lambda quotas: layers per function, and function code plus all its layers, unzipped.
 MAX_LAYERS_PER_FUNCTION = 5
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
@@ -179,6 +184,7 @@ class Compute(Construct):
         environment.update({b.env: storage.buckets[b.key].bucket_name for b in spec.BUCKETS})
         environment.update({q.env: storage.queues[q.key].queue_url for q in spec.QUEUES})
         environment.update({m.env: state_machine_arns[m.key] for m in spec.STATE_MACHINES})
+        environment[spec.EVENT_FAILURES_ENV] = storage.event_failures.queue_url
         environment.update(
             {
                 spec.EVENT_BUS_ENV: storage.event_bus.event_bus_name,
@@ -254,6 +260,61 @@ class Compute(Construct):
             self.state_machines[machine.key] = self._state_machine(
                 machine, Path(workflows_root), state_machine_names[machine.key]
             )
+
+        self.event_rules: dict[str, events.Rule] = {}
+        for rule in getattr(spec, "EVENT_RULES", ()):
+            self.event_rules[rule.key] = self._event_rule(rule, storage, getattr(spec, "EVENT_SOURCE", EVENT_SOURCE))
+
+    def _event_rule(self, rule: Any, storage: Storage, source: str) -> events.Rule:
+        """Events of the bus with one of the rule's detail types go to its target.
+
+        - A queue: the CDK adds the queue policy statements letting EventBridge send from this
+          rule only (aws:SourceArn), to the queue and to its dead-letter queue, where
+          undeliverable events land (already alarmed; a redrive moves them on to the queue).
+        - A function: invoked asynchronously with the event; a failed invocation is retried
+          twice by Lambda, then goes to the event-failures queue, as do events EventBridge could
+          not deliver.
+        - A state machine: an execution per event, with the event's ``detail`` as input
+          (EventBridge's own role may start that workflow only); undeliverable events go to the
+          event-failures queue.
+        """
+        if not rule.detail_types:
+            raise ValueError(f"event rule {rule.key!r}: no detail types (it would match every event)")
+        kind, key = rule.target
+        retry = {"max_event_age": EVENT_MAX_AGE, "retry_attempts": EVENT_RETRY_ATTEMPTS}
+        if kind == "queue":
+            if key not in storage.queues:
+                raise ValueError(f"event rule {rule.key!r}: unknown queue {key!r}")
+            target: events.IRuleTarget = targets.SqsQueue(
+                storage.queues[key], dead_letter_queue=storage.dead_letter_queues[key], **retry
+            )
+        elif kind == "function":
+            if key not in self.functions:
+                raise ValueError(f"event rule {rule.key!r}: unknown function {key!r}")
+            fn = self.functions[key]
+            fn.configure_async_invoke(
+                retry_attempts=ASYNC_RETRY_ATTEMPTS,
+                max_event_age=ASYNC_MAX_EVENT_AGE,
+                on_failure=destinations.SqsDestination(storage.event_failures),
+            )
+            target = targets.LambdaFunction(fn, dead_letter_queue=storage.event_failures, **retry)
+        else:
+            if key not in self.state_machines:
+                raise ValueError(f"event rule {rule.key!r}: unknown state machine {key!r}")
+            target = targets.SfnStateMachine(
+                self.state_machines[key],
+                input=events.RuleTargetInput.from_event_path("$.detail"),
+                dead_letter_queue=storage.event_failures,
+                **retry,
+            )
+        return events.Rule(
+            self,
+            f"{pascal(rule.key)}EventRule",
+            event_bus=storage.event_bus,
+            description=f"{', '.join(rule.detail_types)} events to the {key} {kind.replace('_', ' ')}",
+            event_pattern=events.EventPattern(source=[source], detail_type=list(rule.detail_types)),
+            targets=[target],
+        )
 
     def _grant(
         self,

@@ -40,6 +40,11 @@ EXPRESS_LOG_LEVEL = (
     "logs ERROR events only, without execution data (input/output), rather than ALL; failed and "
     "timed-out executions raise alarms and X-Ray traces every execution."
 )
+EVENT_FAILURES_QUEUE = (
+    "This queue is itself a dead-letter queue: EventBridge's for the rules' function and workflow "
+    "targets, and the Lambda on-failure destination of the functions the rules invoke. It is "
+    "alarmed; a dead-letter queue of its own would only move the problem."
+)
 PUBLIC_ROUTE = (
     "Public route declared in shared/orchestre/platform.py (public=True): sign-up, sign-up "
     "confirmation, token issuance or the OpenAPI/Swagger documentation must be reachable "

@@ -1,5 +1,5 @@
 """Data stores built from the spec: DynamoDB tables, S3 buckets, SQS queues, the event bus and
-the rules that route its events to queues."""
+its failures queue."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
@@ -21,8 +20,8 @@ from .naming import pascal
 RETENTION_DAYS = 3653
 # The "source" of every domain event the functions put on the bus (docs/events.md).
 EVENT_SOURCE = "orchestre"
-# EventBridge retries a failed delivery to a rule's queue with backoff for up to this long, then
-# puts the event in the queue's dead-letter queue.
+# EventBridge retries a failed delivery to a rule's target with backoff for up to this long, then
+# puts the event in the target's dead-letter queue.
 EVENT_MAX_AGE = Duration.hours(24)
 EVENT_RETRY_ATTEMPTS = 185  # EventBridge's maximum (its default too)
 
@@ -53,9 +52,18 @@ class Storage(Construct):
             self._acknowledge_notifications_handler()
 
         self.event_bus = events.EventBus(self, "EventBus", description="Orchestre domain events")
-        self.event_rules: dict[str, events.Rule] = {}
-        for rule in getattr(spec, "EVENT_RULES", ()):
-            self.event_rules[rule.key] = self._event_rule(rule, getattr(spec, "EVENT_SOURCE", EVENT_SOURCE))
+        # Events a rule's function failed on three times (Lambda's on-failure destination) or that
+        # EventBridge could not deliver to a function or workflow: alarmed as a dead-letter queue.
+        # (The rules are made with their targets, in Compute.)
+        self.event_failures = sqs.Queue(
+            self,
+            "EventFailuresQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        nag.acknowledge(self.event_failures, "AwsSolutions-SQS3", nag.EVENT_FAILURES_QUEUE)
+        self.dead_letter_queues["events"] = self.event_failures
 
     # -- DynamoDB -----------------------------------------------------------------------
     def _table(self, t: Any) -> dynamodb.Table:
@@ -193,35 +201,6 @@ class Storage(Construct):
             "during deployments (not configurable from aws-s3): AWSLambdaBasicExecutionRole only lets "
             "it write its logs; its one other permission, s3:PutBucketNotification, is scoped to the "
             "notified buckets.",
-        )
-
-    # -- EventBridge --------------------------------------------------------------------
-    def _event_rule(self, rule: Any, source: str) -> events.Rule:
-        """Events of the bus with one of the rule's detail types go to its queue.
-
-        The CDK adds the queue policy statements letting EventBridge send from this rule only
-        (aws:SourceArn), to the queue and to its dead-letter queue. Undeliverable events (queue
-        policy or quota errors, after EventBridge's retries) land in the queue's own dead-letter
-        queue: already alarmed, and a DLQ redrive moves them on to the queue, where they belong.
-        """
-        if rule.queue not in self.queues:
-            raise ValueError(f"event rule {rule.key!r}: unknown queue {rule.queue!r}")
-        if not rule.detail_types:
-            raise ValueError(f"event rule {rule.key!r}: no detail types (it would match every event)")
-        return events.Rule(
-            self,
-            f"{pascal(rule.key)}EventRule",
-            event_bus=self.event_bus,
-            description=f"{', '.join(rule.detail_types)} events to the {rule.queue} queue",
-            event_pattern=events.EventPattern(source=[source], detail_type=list(rule.detail_types)),
-            targets=[
-                targets.SqsQueue(
-                    self.queues[rule.queue],
-                    dead_letter_queue=self.dead_letter_queues[rule.queue],
-                    max_event_age=EVENT_MAX_AGE,
-                    retry_attempts=EVENT_RETRY_ATTEMPTS,
-                )
-            ],
         )
 
     # -- SQS ----------------------------------------------------------------------------

@@ -71,15 +71,6 @@ def provision(region: str) -> dict[str, str]:
                     for prefix, queue in b.notifications
                 ]})
 
-    events = boto3.client("events", region_name=region)
-    events.create_event_bus(Name=spec.EVENT_BUS_LOCAL_NAME)
-    for rule in spec.EVENT_RULES:
-        name = f"orchestre-{rule.key}"
-        events.put_rule(Name=name, EventBusName=spec.EVENT_BUS_LOCAL_NAME, State="ENABLED",
-                        EventPattern=json.dumps({"source": ["orchestre"], "detail-type": list(rule.detail_types)}))
-        events.put_targets(Rule=name, EventBusName=spec.EVENT_BUS_LOCAL_NAME,
-                           Targets=[{"Id": rule.queue, "Arn": arns[rule.queue]}])
-
     # Functions exist in moto's Lambda (their code runs in the local containers, see lambdas.py), so
     # that workflows invoke them by ARN as on AWS.
     role = boto3.client("iam", region_name=region).create_role(
@@ -100,6 +91,26 @@ def provision(region: str) -> dict[str, str]:
         env[machine.env] = sfn.create_state_machine(
             name=machine.local_name, definition=definition, roleArn=role, type=machine.type,
         )["stateMachineArn"]
+    # Where failed event deliveries and invocations end (EventBridge target DLQ, Lambda on-failure).
+    failures = sqs.create_queue(QueueName=spec.EVENT_FAILURES_LOCAL_NAME)["QueueUrl"]
+    env["EVENT_FAILURES_QUEUE_URL"] = failures
+    failures_arn = sqs.get_queue_attributes(QueueUrl=failures, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name=region)
+    events.create_event_bus(Name=spec.EVENT_BUS_LOCAL_NAME)
+    state_machine_arns = {m.key: env[m.env] for m in spec.STATE_MACHINES}
+    for rule in spec.EVENT_RULES:
+        name = f"orchestre-{rule.key}"
+        kind, key = rule.target
+        target = {"Id": key, "Arn": {"queue": arns, "function": function_arns,
+                                     "state_machine": state_machine_arns}[kind][key]}
+        if kind == "state_machine":
+            target.update(InputPath="$.detail", RoleArn=role)
+        if kind != "queue":
+            target["DeadLetterConfig"] = {"Arn": failures_arn}
+        events.put_rule(Name=name, EventBusName=spec.EVENT_BUS_LOCAL_NAME, State="ENABLED",
+                        EventPattern=json.dumps({"source": ["orchestre"], "detail-type": list(rule.detail_types)}))
+        events.put_targets(Rule=name, EventBusName=spec.EVENT_BUS_LOCAL_NAME, Targets=[target])
+
     boto3.client("ses", region_name=region).verify_email_identity(EmailAddress=spec.SES_SENDER_LOCAL)
 
     idp = boto3.client("cognito-idp", region_name=region)

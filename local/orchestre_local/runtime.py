@@ -31,6 +31,7 @@ class LocalPlatform:
         self.gateway: Gateway | None = None
         self.env: dict[str, str] = {}
         self.pollers: list = []
+        self.eventbridge = None
 
     @property
     def aws_url(self) -> str:
@@ -87,6 +88,9 @@ class LocalPlatform:
         from .lambdas import install
 
         install(self.gateway.containers)
+        from . import eventbridge
+
+        self.eventbridge = eventbridge.install(self.gateway.containers, extra["EVENT_FAILURES_QUEUE_URL"], REGION)
         from .events import QueuePoller
 
         self.pollers = [QueuePoller(q, extra[q.env], self.gateway.containers, REGION).start()
@@ -104,6 +108,8 @@ class LocalPlatform:
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
+        if self.eventbridge is not None:
+            self.eventbridge.pool.shutdown(wait=False, cancel_futures=True)
         if self.gateway is not None:
             self.gateway.close()
         if self.http is not None:

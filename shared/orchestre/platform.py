@@ -119,11 +119,33 @@ LAYERS: tuple[Layer, ...] = (
 
 @dataclass(frozen=True)
 class EventRule:
-    """Events of the bus matching ``detail_types`` (source orchestre) are sent to a queue."""
+    """Events of the bus matching ``detail_types`` (source orchestre) go to one target:
+
+    - ``queue``: a queue (its consumer takes batches);
+    - ``function``: the function, invoked asynchronously with the event (Lambda retries twice,
+      then the event goes to the event-failures queue);
+    - ``state_machine``: the workflow, started with the event's ``detail`` as input.
+
+    EventBridge retries a delivery that fails (throttling, permissions) for up to a day, then
+    puts the event in the event-failures queue (a queue target: in its own dead-letter queue).
+    No queue in between when nothing needs batching: each hop is three SQS requests per event.
+    """
 
     key: str
     detail_types: tuple[str, ...]
-    queue: str  # queue key
+    queue: str | None = None  # queue key
+    function: str | None = None  # function name
+    state_machine: str | None = None  # state machine key
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """(kind, key): kind is "queue", "function" or "state_machine"."""
+        chosen = [(k, v) for k, v in (("queue", self.queue), ("function", self.function),
+                                      ("state_machine", self.state_machine)) if v]
+        if len(chosen) != 1:
+            raise ValueError(f"event rule {self.key!r}: one target (queue, function or state machine), "
+                             f"not {len(chosen)}")
+        return chosen[0]
 
 
 GSI1 = Index("GSI1", "GSI1PK", "GSI1SK")
@@ -146,18 +168,18 @@ BUCKETS: tuple[Bucket, ...] = (
 QUEUES: tuple[Queue, ...] = (
     # Deposited files to integrate: API flows and EDI drops (S3 notifications).
     Queue("flows", "FLOWS_QUEUE_URL", "orchestre-flows", visibility_timeout_s=360, consumer="deposit", batch_size=5),
-    # InvoiceDeposited events: the process function starts the invoice's lifecycle workflow.
-    Queue("lifecycle", "LIFECYCLE_QUEUE_URL", "orchestre-lifecycle", visibility_timeout_s=180, consumer="process",
-          batch_size=10),
-    # InvoiceStatusChanged events: the notify function emails and forwards them to subscribers.
-    Queue("notifications", "NOTIFICATIONS_QUEUE_URL", "orchestre-notifications", visibility_timeout_s=180,
-          consumer="notify", batch_size=10),
 )
 
 EVENT_RULES: tuple[EventRule, ...] = (
-    EventRule("deposited", ("InvoiceDeposited",), "lifecycle"),
-    EventRule("status-changed", ("InvoiceStatusChanged", "InvoiceOverdue"), "notifications"),
+    # each deposited invoice starts its routing workflow
+    EventRule("deposited", ("InvoiceDeposited",), state_machine="lifecycle"),
+    # status changes and overdue payments: the notify function emails and forwards them to subscribers
+    EventRule("status-changed", ("InvoiceStatusChanged", "InvoiceOverdue"), function="notify"),
 )
+# Where events end up when their function failed three times or EventBridge could not deliver them
+# (alarmed; see docs/operations in README). Local name: the queue of the local platform.
+EVENT_FAILURES_ENV = "EVENT_FAILURES_QUEUE_URL"
+EVENT_FAILURES_LOCAL_NAME = "orchestre-event-failures"
 
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
 EVENT_BUS_LOCAL_NAME = "orchestre-events"

@@ -40,7 +40,7 @@ from ..domain.subscriptions import (
     event_name,
     plan,
 )
-from ..platform import QUEUES
+from ..platform import EVENT_FAILURES_ENV, QUEUES
 from ..repositories.structures import StructureRepository
 from ..repositories.subscriptions import (
     Channels,
@@ -57,7 +57,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 def _platform_queue_urls() -> set[str]:
     """The platform's own queues, never a subscriber's target (no injecting into our pipelines)."""
-    return {os.environ[q.env] for q in QUEUES if os.environ.get(q.env)}
+    envs = [q.env for q in QUEUES] + [EVENT_FAILURES_ENV]
+    return {os.environ[env] for env in envs if os.environ.get(env)}
 
 
 # -- subscriptions -------------------------------------------------------------------------
