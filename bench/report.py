@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from orchestre.platform import function
+
 OPS = ("create_structure", "flow_to_mad", "portal_entry", "routing", "status_transition",
        "status_transition_with_notification", "list_page_50", "lifecycle_portal", "lifecycle_flow")
 LAT = ("create_structure", "portal_entry", "status_transition", "list_page_50", "flow_to_mad", "lifecycle")
@@ -120,7 +122,10 @@ def markdown(r: dict) -> str:
     c = r["cost"]
     L += ["", "## 5. Cost per million invoices", "",
           f"Full lifecycle up to MISE_EN_PAIEMENT ({c['scenario']}, the dearer of the two deposit channels), "
-          f"{c['region']}, Lambda durations as measured locally (upper bound). Prices: `{c['price_table']['file']}` "
+          f"{c['region']}, the median of three counted runs. Lambda: each handler's run measured in its container, "
+          f"CPU apart; below 1,769 MB (one vCPU) the CPU part is stretched by 1769/memory, the wait on AWS "
+          f"calls is not; the headline waits at moto's speed (an upper bound), `aws_estimate` at 10 ms per call. "
+          f"Prices: `{c['price_table']['file']}` "
           f"dated {c['price_table']['date']} (see docs/pricing.md; entries marked to verify). Emails excluded.", "",
           f"**{c['usd_per_million_invoices']} USD per million invoices; {c['usd_per_year_78m']:.0f} USD per year "
           f"for 78 million.** Target ≤ {c['target_usd_per_million']}: {'met' if c['meets_target'] else 'MISSED'}. "
@@ -135,6 +140,21 @@ def markdown(r: dict) -> str:
     q = c["scenarios"][c["scenario"]][f"{c['region']}/measured"]["quantities_per_invoice"]
     L += ["", "Per invoice: " + ", ".join(f"{k} {v}" for k, v in q.items() if not isinstance(v, dict)) + ".", ""]
     L += [f"- {n}" for n in c.get("notes", [])]
+    lc = r["aws_calls"].get(c["scenario"], {})
+    if lc.get("dynamodb_writes"):
+        L += ["", f"DynamoDB writes of one invoice ({c['scenario']}): {lc['dynamodb_wru']} WRU, of which the "
+              f"indexes {lc.get('dynamodb_index_wru')}. Units follow AWS's rules: the larger of the item before "
+              "and after, doubled in a transaction; per GSI its projection, a changed index key costing a delete "
+              "and a put, an unchanged keys-only entry nothing.", "",
+              "| operation / item | items | base WRU | index WRU |", "|---|---:|---:|---:|"]
+        for k, v in lc["dynamodb_writes"].items():
+            L.append(f"| {k} | {v['items']} | {v['base']:g} | {v['index']:g} |")
+    if lc.get("lambda_cpu_seconds"):
+        by_fn = q.get("lambda_gb_seconds_by_function", {}) if isinstance(q, dict) else {}
+        L += ["", "| function | memory MB | invocations | handler s | of which CPU s | GB-s |", "|---|---:|---:|---:|---:|---:|"]
+        for f, secs in lc["lambda_seconds"].items():
+            L.append(f"| {f} | {function(f).memory_mb} | "
+                     f"{lc['lambda_invocations'].get(f)} | {secs} | {lc['lambda_cpu_seconds'].get(f)} | {by_fn.get(f)} |")
 
     # 6. concurrency
     L += ["", "## 6. Throughput under concurrency", "",
