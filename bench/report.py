@@ -76,9 +76,10 @@ def markdown(r: dict) -> str:
           "Wall time of each operation through the local gateway, serial runs. `moto` is the time moto spent "
           "answering the operation's AWS calls (workflow→Lambda invokes and long polls excluded); "
           "`platform` = wall − moto. Asynchronous work of earlier runs may overlap a run (no pause between runs). "
-          "Runs: up to 200, fewer when the operation's time budget ran out (the bench must fit in 5 minutes; "
-          "moto's `TransactWriteItems` deep-copies the whole table and its `Query` walks it, so both slow down as "
-          "the bench fills the table).", "",
+          "Runs: up to 200, fewer when the operation's time budget ran out (the bench must fit in 5 minutes). "
+          "moto's time no longer grows with the table (`orchestre_local/dynamodb_speed.py`: transactions roll back "
+          "by item, queries read their partition); most of what remains is moto's response serializer, which walks "
+          "every attribute of every item returned through the API model (most of `list_page_50`'s moto time).", "",
           "| operation | runs | p50 | p95 | max | moto p50 | platform p50 | platform p95 |",
           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for op in LAT:

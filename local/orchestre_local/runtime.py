@@ -67,8 +67,10 @@ class LocalPlatform:
         }
         os.environ.update(env)
         from .consistency import serialize_dynamodb_writes
+        from .dynamodb_speed import speed_up_dynamodb
 
         serialize_dynamodb_writes()
+        speed_up_dynamodb()  # transactions and queries in time independent of the table's size
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         request = urllib.request.Request(f"{self.aws_url}/moto-api/config", data=json.dumps(MOTO_CONFIG).encode(),
