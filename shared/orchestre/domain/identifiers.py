@@ -5,10 +5,6 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from stdnum import exceptions as stdnum_exc
-from stdnum.eu import vat as eu_vat
-from stdnum.fr import siret as fr_siret
-
 from .errors import InvalidInput
 
 
@@ -32,6 +28,11 @@ def normalize_identifier(kind: IdentifierType, value: str) -> str:
     raw = (value or "").strip()
     if not raw:
         raise InvalidInput("The identifier is empty.", code="INVALID_IDENTIFIER", field="identifier")
+    # imported here, not with the models: only a few requests check an identifier (cold start)
+    from stdnum import exceptions as stdnum_exc
+    from stdnum.eu import vat as eu_vat
+    from stdnum.fr import siret as fr_siret
+
     try:
         if kind is IdentifierType.SIRET:
             # python-stdnum knows both the Luhn rule and La Poste's digit-sum rule.
