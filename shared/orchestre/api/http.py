@@ -16,10 +16,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from pydantic import BaseModel
 
 from ..domain.errors import DomainError, PreconditionFailed, PreconditionRequired, Unauthenticated
@@ -60,18 +56,6 @@ def create_app() -> APIGatewayRestResolver:
         event = app.current_event
         return problems.problem(404, "ROUTE_NOT_FOUND", f"No route {event.http_method} {event.path}.",
                                 correlation_id=correlation_id())
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _idem_reused(_exc: Exception):
-        return problems.problem(422, "IDEMPOTENCY_KEY_REUSED",
-                                "This Idempotency-Key was used with another request body.",
-                                field="Idempotency-Key", correlation_id=correlation_id())
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _idem_busy(_exc: Exception):
-        return problems.problem(409, "IDEMPOTENCY_IN_PROGRESS",
-                                "A request with this Idempotency-Key is still running; retry shortly.",
-                                field="Idempotency-Key", correlation_id=correlation_id())
 
     @app.exception_handler(ConditionFailed)
     def _race(_exc: ConditionFailed):
