@@ -31,7 +31,7 @@ def main() -> int:
 
     t = time.perf_counter()
     print("== AWS calls, latency, concurrency (local platform)", flush=True)
-    kw = dict(latency_runs=10, long_runs=3, flow_runs=3, conc_seconds=2) if quick else {}
+    kw = dict(latency_runs=10, conc_seconds=2) if quick else {}
     results.update(platform_bench.run(**kw, calls_only=only == "calls"))
     phases["platform"] = time.perf_counter() - t
 

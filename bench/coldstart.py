@@ -25,7 +25,7 @@ SNIPPET = ("import time,importlib;t=time.perf_counter();importlib.import_module(
 def _size(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
-        if "__pycache__" in root:
+        if "__pycache__" in root and not str(root).startswith(str(LAYERS_DIR)):  # the layers ship theirs
             continue
         for f in files:
             try:

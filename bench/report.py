@@ -6,7 +6,7 @@ from orchestre.platform import function
 
 OPS = ("create_structure", "flow_to_mad", "portal_entry", "routing", "status_transition",
        "status_transition_with_notification", "list_page_50", "lifecycle_portal", "lifecycle_flow")
-LAT = ("create_structure", "portal_entry", "status_transition", "list_page_50", "flow_to_mad", "lifecycle")
+LAT = ("create_structure", "portal_entry", "routing", "status_transition", "list_page_50", "flow_to_mad", "lifecycle")
 
 
 def _ops(by_op: dict) -> str:
@@ -96,8 +96,10 @@ def markdown(r: dict) -> str:
           "background work (routing, notifications) of earlier runs: it can exceed the wall time, and `platform` "
           "is then a lower bound.",
           "", "`flow_to_mad`: POST /v1/flows → SQS → deposit → EventBridge → Step Functions "
-          "(EXPRESS) → MISE_A_DISPOSITION. `lifecycle`: portal entry, routing, then SERVICE_FAIT, MANDATEE, "
-          "MISE_EN_PAIEMENT.", ""]
+          "(EXPRESS) → MISE_A_DISPOSITION (each file a new Factur-X PDF: its page rendered once, its CII its own). "
+          "`lifecycle`: portal entry, routing (DEPOSEE → MISE_A_DISPOSITION, seen by the bench reading the table "
+          "in process), then SERVICE_FAIT, MANDATEE, MISE_EN_PAIEMENT; each lifecycle run gives one "
+          "`portal_entry`, one `routing` and three `status_transition` samples.", ""]
 
     # 3. validation
     L += ["## 3. Validation throughput (one core)", "", "| sample | ours /s | library route /s | ratio | verdicts |",
