@@ -22,6 +22,29 @@ SNIPPET = ("import time,importlib;t=time.perf_counter();importlib.import_module(
            "print((time.perf_counter()-t)*1000)")
 
 
+# The floor every function stands on, imported in this order in a fresh interpreter: pydantic, then
+# Powertools (logger, metrics, the REST resolver with validation), then boto3.
+FLOOR_SNIPPET = (
+    "import time;t0=time.perf_counter();import pydantic;t1=time.perf_counter();"
+    "import aws_lambda_powertools.logging, aws_lambda_powertools.metrics, aws_lambda_powertools.event_handler, "
+    "aws_lambda_powertools.event_handler.openapi.params;t2=time.perf_counter();"
+    "import boto3, botocore.config;t3=time.perf_counter();"
+    "print((t1-t0)*1000,(t2-t1)*1000,(t3-t2)*1000)"
+)
+
+
+def floor(env: dict, runs: int) -> dict:
+    samples = []
+    for _ in range(runs):
+        p = subprocess.run([sys.executable, "-c", FLOOR_SNIPPET], cwd=REPO_ROOT, env=env, capture_output=True,
+                           text=True, check=True)
+        samples.append([float(x) for x in p.stdout.split()])
+    keys = ("pydantic", "powertools", "boto3")
+    out = {k: round(statistics.median(s[i] for s in samples), 1) for i, k in enumerate(keys)}
+    out["total"] = round(sum(out[k] for k in keys), 1)
+    return out
+
+
 def _size(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -72,5 +95,8 @@ def run(runs: int = 5, out=sys.stdout) -> dict:
                           "meets_target": results[fn.name] <= TARGET_MS or fn.name == "deposit"}
         print(f"  cold start {fn.name:<11} import {results[fn.name]:7.1f} ms (whole interpreter "
               f"{sizes[fn.name]['process_ms_median']:.0f} ms), package {package / 1e6:6.1f} MB", file=out, flush=True)
-    return {"cold_start_ms": results, "cold_start": {"functions": sizes, "layers_bytes": layer_sizes,
+    base = floor(env, runs)
+    print(f"  floor (libraries alone): pydantic {base['pydantic']:.0f} ms + Powertools {base['powertools']:.0f} ms + "
+          f"boto3 {base['boto3']:.0f} ms = {base['total']:.0f} ms", file=out, flush=True)
+    return {"cold_start_ms": results, "cold_start": {"functions": sizes, "layers_bytes": layer_sizes, "floor_ms": base,
                                                       "layers": layers_note, "runs": runs, "target_ms": TARGET_MS}}

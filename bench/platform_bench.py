@@ -373,10 +373,10 @@ class Bench:
 
 
 # Seconds each latency loop may take (the bench must fit in 5 minutes): runs stop at 200 or there.
-BUDGET_S = {"create_structure": 8, "lifecycle": 110, "list_page_50": 20, "flow_to_mad": 60}
+BUDGET_S = {"create_structure": 8, "lifecycle": 105, "list_page_50": 20, "flow_to_mad": 66}
 
 
-def run(latency_runs=200, conc_seconds=5.0, out=sys.stdout, calls_only=False) -> dict:
+def run(latency_runs=200, conc_seconds=4.0, out=sys.stdout, calls_only=False) -> dict:
     b = Bench(out)
     started = time.perf_counter()
     b.start()

@@ -120,6 +120,14 @@ def markdown(r: dict) -> str:
     for name, f in cs.get("functions", {}).items():
         L.append(f"| {name} | {f['memory_mb']} | {f['import_ms_median']} | {f['process_ms_median']} | "
                  f"{f['package_mb']} | {', '.join(f['layers'])} | {'met' if f['meets_target'] else 'MISSED'} |")
+    fl = cs.get("floor_ms")
+    if fl:
+        L += ["", f"The floor, the libraries alone in a fresh interpreter: pydantic {fl['pydantic']} ms, then "
+              f"Powertools (logger, metrics, REST resolver with validation) {fl['powertools']} ms, then boto3 "
+              f"{fl['boto3']} ms: **{fl['total']} ms** before any code of ours. Every function but `docs` calls AWS on "
+              "every request, so importing boto3 on the first request instead would move its cost into that "
+              "request's duration (and out of Lambda's INIT phase and any SnapStart snapshot), not remove it: "
+              "not done. The layers ship compiled bytecode; the domain is built lazily (pydantic `defer_build`)."]
 
     # 5. cost
     c = r["cost"]

@@ -80,7 +80,7 @@ def make_handler(app: APIGatewayRestResolver, on_event: Callable[[dict, Any], An
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @metrics.log_metrics
-    def handler(event: dict, context: Any):
+    def resolve(event: dict, context: Any):
         if on_event is not None and "httpMethod" not in event:
             return on_event(event, context)
         from . import idempotency
@@ -91,6 +91,15 @@ def make_handler(app: APIGatewayRestResolver, on_event: Callable[[dict, Any], An
         if request_id:
             response.setdefault("headers", {})["X-Correlation-Id"] = request_id
         return response
+
+    def handler(event: dict, context: Any):
+        try:
+            return resolve(event, context)
+        finally:
+            # With metrics disabled (the local platform), Powertools keeps every value and prints
+            # them all once a metric holds 100: drop them after each invocation instead.
+            if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+                metrics.clear_metrics()
 
     return handler
 
