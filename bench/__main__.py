@@ -58,7 +58,7 @@ def main() -> int:
     # In a fresh process: this one holds moto's state and the platform's threads, which slowed the
     # pure-Python parts (the PDF route) by half in the same run.
     code = ("import json, sys; from bench import validation; "
-            f"r = validation.run(seconds={0.5 if quick else 1.0}, min_runs=30, warm_seconds=1.0); "
+            f"r = validation.run(seconds={0.5 if quick else 0.8}, min_runs=30, warm_seconds=1.0); "
             "print('RESULT ' + json.dumps(r))")
     p = subprocess.run([sys.executable, "-c", code], cwd=HERE.parent, stdout=subprocess.PIPE, text=True, check=True)
     lines = p.stdout.splitlines()

@@ -167,7 +167,7 @@ class Bench:
             time.sleep(0.01)
         raise RuntimeError(f"invoice {number} not deposited in {timeout}s")
 
-    def quiesce(self, quiet=0.6, timeout=20.0) -> None:
+    def quiesce(self, quiet=0.5, timeout=20.0) -> None:
         """Wait until no counted AWS call (idle polls aside) happened for ``quiet`` seconds."""
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -376,7 +376,7 @@ class Bench:
 BUDGET_S = {"create_structure": 8, "lifecycle": 105, "list_page_50": 20, "flow_to_mad": 66}
 
 
-def run(latency_runs=200, conc_seconds=4.0, out=sys.stdout, calls_only=False) -> dict:
+def run(latency_runs=200, conc_seconds=3.0, out=sys.stdout, calls_only=False) -> dict:
     b = Bench(out)
     started = time.perf_counter()
     b.start()

@@ -47,7 +47,7 @@ def markdown(r: dict) -> str:
           "to the moto server that runs in the bench process; `bench/awscalls.py` wraps moto's WSGI entry "
           "(`DomainDispatcherApplication.__call__`) and records service (SigV4 scope), operation (`X-Amz-Target`, "
           "`Action`, or the S3/Lambda REST shape), bytes, moto's time, and DynamoDB items with their sizes. "
-          "Each operation runs alone on a quiet platform and the window closes when no call happened for 0.6 s, "
+          "Each operation runs alone on a quiet platform and the window closes when no call happened for 0.5 s, "
           "so the asynchronous work it starts (routing, notifications) is in it; the pollers' empty long-poll "
           "`ReceiveMessage` calls are left out (background), receives that returned messages are counted. "
           "`lambda.Invoke` are the Step Functions tasks calling the process function (not an AWS API bill line). "

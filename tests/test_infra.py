@@ -878,7 +878,9 @@ def extended(tmp_path_factory):
         )
     )
     canary = platform.Queue("canary", "CANARY_QUEUE_URL", "orchestre-canary")
-    spec = _spec_with(QUEUES=(*platform.QUEUES, canary))
+    # a second rule invoking the notify function: Lambda's async settings are made once per function
+    also_notify = platform.EventRule("also-notify", ("SomethingElse",), function="notify")
+    spec = _spec_with(QUEUES=(*platform.QUEUES, canary), EVENT_RULES=(*platform.EVENT_RULES, also_notify))
     spec.STATE_MACHINES = (
         *platform.STATE_MACHINES,
         platform.StateMachine(
@@ -915,6 +917,7 @@ def test_queues_and_workflows(extended):
     alarms = _of_type(resources, "AWS::CloudWatch::Alarm").values()
     failed = [a for a in alarms if a["Properties"]["MetricName"] == "ExecutionsFailed"]
     assert len(failed) == len(spec.STATE_MACHINES)
+    assert len(_of_type(resources, "AWS::Lambda::EventInvokeConfig")) == 1  # notify's, for both rules
 
 
 def test_workflow_placeholders_must_be_mapped(tmp_path):

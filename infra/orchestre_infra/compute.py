@@ -264,6 +264,7 @@ class Compute(Construct):
             )
 
         self.event_rules: dict[str, events.Rule] = {}
+        self._async_configured: set[str] = set()
         for rule in getattr(spec, "EVENT_RULES", ()):
             self.event_rules[rule.key] = self._event_rule(rule, storage, getattr(spec, "EVENT_SOURCE", EVENT_SOURCE))
 
@@ -294,11 +295,13 @@ class Compute(Construct):
             if key not in self.functions:
                 raise ValueError(f"event rule {rule.key!r}: unknown function {key!r}")
             fn = self.functions[key]
-            fn.configure_async_invoke(
-                retry_attempts=ASYNC_RETRY_ATTEMPTS,
-                max_event_age=ASYNC_MAX_EVENT_AGE,
-                on_failure=destinations.SqsDestination(storage.event_failures),
-            )
+            if key not in self._async_configured:  # once per function, however many rules invoke it
+                fn.configure_async_invoke(
+                    retry_attempts=ASYNC_RETRY_ATTEMPTS,
+                    max_event_age=ASYNC_MAX_EVENT_AGE,
+                    on_failure=destinations.SqsDestination(storage.event_failures),
+                )
+                self._async_configured.add(key)
             target = targets.LambdaFunction(fn, dead_letter_queue=storage.event_failures, **retry)
         else:
             if key not in self.state_machines:

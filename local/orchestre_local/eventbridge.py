@@ -9,7 +9,9 @@ Deliveries happen after ``PutEvents`` has answered (a thread pool), as EventBrid
   twice (AWS waits about 1 then 2 minutes; here ``RETRY_DELAYS_S``), then the event goes to the
   failures queue in Lambda's on-failure destination record (``requestPayload`` is the event);
 - a state machine target starts an execution, with the event filtered by the target's
-  ``InputPath`` (``$.detail``); a start that fails goes to the target's dead-letter queue.
+  ``InputPath`` (``$.detail``); a start that keeps failing goes to the target's dead-letter
+  queue as EventBridge sends it there (the event as the body, ``ERROR_CODE``, ``ERROR_MESSAGE``,
+  ``RULE_ARN`` and ``TARGET_ARN`` as message attributes).
 
 Every delivery (queue ones too) is recorded in ``DELIVERIES`` for the bench. Touches moto
 internals (``Rule.send_to_targets``): moto's version is pinned.
@@ -68,11 +70,16 @@ class Deliverer:
         self.region = region
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="eventbridge")
 
-    def _to_failures(self, record: dict[str, Any]) -> None:
+    def _to_failures(self, body: dict[str, Any], attributes: dict[str, str] | None = None) -> None:
         from moto.sqs import sqs_backends
 
         account, name = self.failures_queue_url.rstrip("/").split("/")[-2:]
-        sqs_backends[account][self.region].send_message(queue_name=name, message_body=json.dumps(record))
+        try:
+            sqs_backends[account][self.region].send_message(
+                queue_name=name, message_body=json.dumps(body),
+                message_attributes={k: {"data_type": "String", "string_value": v} for k, v in (attributes or {}).items()})
+        except Exception:  # noqa: BLE001 - never silent: the event is in the log at least
+            log.exception("event lost: the failures queue refused it: %s", json.dumps(body)[:2000])
 
     def invoke_async(self, function_arn: str, event: dict[str, Any]) -> None:
         name = function_arn.split(":function:")[-1].split(":")[0]
@@ -86,7 +93,9 @@ class Deliverer:
                 return
             except FunctionError as exc:
                 error = exc
-                log.warning("%s failed on an event (attempt %d): %s", name, attempt + 1, exc.message)
+            except Exception as exc:  # noqa: BLE001 - the container could not run it: a failure too
+                error = FunctionError(type(exc).__name__, str(exc))
+            log.warning("%s failed on an event (attempt %d): %s", name, attempt + 1, error.message)
         assert error is not None
         self._to_failures({
             "version": "1.0", "timestamp": datetime.now(UTC).isoformat(),
@@ -97,14 +106,24 @@ class Deliverer:
             "responsePayload": {"errorType": error.error_type, "errorMessage": error.message},
         })
 
-    def start_execution(self, account: str, arn: str, target: dict[str, Any], event: dict[str, Any]) -> None:
+    def start_execution(self, account: str, arn: str, target: dict[str, Any], event: dict[str, Any],
+                        rule_arn: str) -> None:
         from moto.stepfunctions.responses import get_backend
 
-        try:
-            get_backend(account, self.region).start_execution(arn, str(uuid.uuid4()), json.dumps(_input(event, target)))
-        except Exception as exc:  # noqa: BLE001 - as EventBridge does: to the target's dead-letter queue
-            log.warning("could not start %s: %s", arn, exc)
-            self._to_failures({"event": event, "target": arn, "error": str(exc)})
+        error = None
+        for attempt in range(len(RETRY_DELAYS_S) + 1):  # EventBridge retries for up to a day; here, briefly
+            if attempt:
+                time.sleep(RETRY_DELAYS_S[attempt - 1])
+            try:
+                get_backend(account, self.region).start_execution(arn, str(uuid.uuid4()),
+                                                                  json.dumps(_input(event, target)))
+                return
+            except Exception as exc:  # noqa: BLE001 - as EventBridge does: retried, then dead-lettered
+                error = exc
+                log.warning("could not start %s (attempt %d): %s", arn, attempt + 1, exc)
+        # EventBridge's dead-letter message: the event as the body, the error in the attributes
+        self._to_failures(event, {"ERROR_CODE": type(error).__name__, "ERROR_MESSAGE": str(error)[:256],
+                                  "RULE_ARN": rule_arn, "TARGET_ARN": arn})
 
 
 def _service(target: dict[str, Any]) -> str:
@@ -136,7 +155,7 @@ def install(containers: Containers, failures_queue_url: str, region: str) -> Del
             elif service == "states":
                 _record("state_machine", arn)
                 deliverer.pool.submit(deliverer.start_execution, self.account_id, arn, target,
-                                      _as_delivered(original_event))
+                                      _as_delivered(original_event), self.arn)
 
     send_to_targets._orchestre_original = original
     Rule.send_to_targets = send_to_targets
