@@ -9,8 +9,6 @@ operation (``X-Amz-Target``, ``Action``, or the REST shape for S3 and Lambda), t
 response bytes, the time moto spent on it, and for DynamoDB the items and their sizes (moto's own
 attribute-size rule) with the read/write request units they cost on demand.
 
-Requests sent by the bench itself (its own boto3 client, used to wait for states without going
-through the platform) carry ``orchestre-bench`` in their User-Agent and are not recorded.
 The SQS pollers' empty long-poll receives are recorded as ``idle`` and left out of the counts.
 """
 
@@ -26,7 +24,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-BENCH_UA = "orchestre-bench"
 ACCOUNT = "123456789012"
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
@@ -87,6 +84,11 @@ def _table(region: str, name: str):
     from moto.dynamodb.models import dynamodb_backends
 
     return dynamodb_backends[ACCOUNT][region].get_table(name)
+
+
+def item_image(region: str, table_name: str, key: dict) -> dict | None:
+    """An item of a table as moto holds it now (read in this process: no request)."""
+    return _image(_table(region, table_name), key)
 
 
 def _image(table, item_or_key: dict) -> dict | None:
@@ -258,7 +260,7 @@ def install() -> None:
     original = DomainDispatcherApplication.__call__
 
     def __call__(self, environ, start_response):
-        if not RECORDER.enabled or BENCH_UA in environ.get("HTTP_USER_AGENT", ""):
+        if not RECORDER.enabled:
             return original(self, environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""

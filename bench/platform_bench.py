@@ -47,6 +47,9 @@ class Bench:
         awscalls.install()
         self.platform = LocalPlatform(api_port=None).start(log=lambda *_: None)
         awscalls.install_invocations(self.platform.gateway.containers)
+        from orchestre_local.eventbridge import record_deliveries
+
+        record_deliveries()
         self.table = self.platform.env["TABLE_NAME"]
         self.region = self.platform.env["AWS_REGION"]
         self.today = date.today()
@@ -134,12 +137,7 @@ class Bench:
     # The bench reads moto's table in this process: no request, nothing counted, no load on moto's
     # threads (polling over HTTP every 10 ms took a good share of a core from the platform).
     def _item(self, pk: str, sk: str) -> dict | None:
-        from moto.dynamodb.models import dynamodb_backends
-        from moto.dynamodb.models.dynamo_type import DynamoType
-
-        table = dynamodb_backends[awscalls.ACCOUNT][self.region].get_table(self.table)
-        item = table.get_item(DynamoType({"S": pk}), DynamoType({"S": sk}))
-        return item.to_json()["Attributes"] if item else None
+        return awscalls.item_image(self.region, self.table, {"PK": {"S": pk}, "SK": {"S": sk}})
 
     def status_of(self, invoice_ids: list[str]) -> dict[str, str]:
         out = {}

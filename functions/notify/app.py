@@ -25,8 +25,7 @@ def on_bus_event(event: dict, context) -> dict:
     if not key:
         raise ValueError("the bus event has no id")
     try:
-        # an asynchronous invocation does not say whether it is a retry: the delivery log is read
-        outcome = notifier.notify(event, key, retried=True)
+        outcome = notifier.notify(event, key)
     except NotificationFailed as exc:
         logger.warning("notification failed, to be retried", extra={"event_id": key, "error": str(exc)})
         metrics.add_metric(name="NotificationsRetried", unit="Count", value=1)

@@ -13,7 +13,7 @@ Deliveries happen after ``PutEvents`` has answered (a thread pool), as EventBrid
   queue as EventBridge sends it there (the event as the body, ``ERROR_CODE``, ``ERROR_MESSAGE``,
   ``RULE_ARN`` and ``TARGET_ARN`` as message attributes).
 
-Every delivery (queue ones too) is recorded in ``DELIVERIES`` for the bench. Touches moto
+Every delivery (queue ones too) is recorded in ``DELIVERIES`` once the bench asks for it. Touches moto
 internals (``Rule.send_to_targets``): moto's version is pinned.
 """
 
@@ -33,13 +33,21 @@ from .functions import Containers, FunctionError
 
 log = logging.getLogger("orchestre_local.eventbridge")
 RETRY_DELAYS_S = (0.5, 1.0)
-DELIVERIES: list[tuple[float, str, str]] = []  # (perf_counter, "queue" | "function" | "state_machine", target ARN)
+# (perf_counter, "queue" | "function" | "state_machine", target ARN), kept once the bench calls
+# ``record_deliveries()`` (a long ``make run`` would otherwise keep every delivery)
+DELIVERIES: list[tuple[float, str, str]] = []
+_recording = threading.Event()
 _deliveries_lock = threading.Lock()
 
 
+def record_deliveries() -> None:
+    _recording.set()
+
+
 def _record(kind: str, arn: str) -> None:
-    with _deliveries_lock:
-        DELIVERIES.append((time.perf_counter(), kind, arn))
+    if _recording.is_set():
+        with _deliveries_lock:
+            DELIVERIES.append((time.perf_counter(), kind, arn))
 
 
 def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
@@ -81,22 +89,30 @@ class Deliverer:
         except Exception:  # noqa: BLE001 - never silent: the event is in the log at least
             log.exception("event lost: the failures queue refused it: %s", json.dumps(body)[:2000])
 
-    def invoke_async(self, function_arn: str, event: dict[str, Any]) -> None:
-        name = function_arn.split(":function:")[-1].split(":")[0]
-        request_id = str(uuid.uuid4())
-        error: FunctionError | None = None
+    @staticmethod
+    def _attempts(what: str, call) -> Exception | None:
+        """``call()`` until it succeeds, waiting ``RETRY_DELAYS_S`` between attempts: None, or the
+        last error once the attempts are spent."""
+        error = None
         for attempt in range(len(RETRY_DELAYS_S) + 1):
             if attempt:
                 time.sleep(RETRY_DELAYS_S[attempt - 1])
             try:
-                self.containers.invoke(name, event)
-                return
-            except FunctionError as exc:
+                call()
+                return None
+            except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead-lettered
                 error = exc
-            except Exception as exc:  # noqa: BLE001 - the container could not run it: a failure too
-                error = FunctionError(type(exc).__name__, str(exc))
-            log.warning("%s failed on an event (attempt %d): %s", name, attempt + 1, error.message)
-        assert error is not None
+                log.warning("%s failed (attempt %d): %s", what, attempt + 1, exc)
+        return error
+
+    def invoke_async(self, function_arn: str, event: dict[str, Any]) -> None:
+        name = function_arn.split(":function:")[-1].split(":")[0]
+        request_id = str(uuid.uuid4())
+        error = self._attempts(f"{name} on an event", lambda: self.containers.invoke(name, event))
+        if error is None:
+            return
+        if not isinstance(error, FunctionError):  # the container could not run it: a failure too
+            error = FunctionError(type(error).__name__, str(error))
         self._to_failures({
             "version": "1.0", "timestamp": datetime.now(UTC).isoformat(),
             "requestContext": {"requestId": request_id, "functionArn": function_arn,
@@ -110,17 +126,11 @@ class Deliverer:
                         rule_arn: str) -> None:
         from moto.stepfunctions.responses import get_backend
 
-        error = None
-        for attempt in range(len(RETRY_DELAYS_S) + 1):  # EventBridge retries for up to a day; here, briefly
-            if attempt:
-                time.sleep(RETRY_DELAYS_S[attempt - 1])
-            try:
-                get_backend(account, self.region).start_execution(arn, str(uuid.uuid4()),
-                                                                  json.dumps(_input(event, target)))
-                return
-            except Exception as exc:  # noqa: BLE001 - as EventBridge does: retried, then dead-lettered
-                error = exc
-                log.warning("could not start %s (attempt %d): %s", arn, attempt + 1, exc)
+        # EventBridge retries for up to a day; here, briefly
+        error = self._attempts(f"starting {arn}", lambda: get_backend(account, self.region).start_execution(
+            arn, str(uuid.uuid4()), json.dumps(_input(event, target))))
+        if error is None:
+            return
         # EventBridge's dead-letter message: the event as the body, the error in the attributes
         self._to_failures(event, {"ERROR_CODE": type(error).__name__, "ERROR_MESSAGE": str(error)[:256],
                                   "RULE_ARN": rule_arn, "TARGET_ARN": arn})

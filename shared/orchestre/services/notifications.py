@@ -313,7 +313,7 @@ class Notifier:
             parties.append(Party(side, structure_id, tuple(self.subscriptions.all(structure_id)), structure.email))
         return parties, names
 
-    def notify(self, event: dict[str, Any], event_key: str, retried: bool = False) -> Outcome:
+    def notify(self, event: dict[str, Any], event_key: str) -> Outcome:
         """Send the notifications of one bus event. Deliveries that fail for good are reported in
         the outcome; if any fails otherwise, the others are still made, then NotificationFailed
         is raised so the event comes back, and what succeeded is not sent again."""
@@ -327,7 +327,8 @@ class Notifier:
             return outcome
         parties, names = self._parties(detail)
         deliveries = plan(name, parties)
-        done = self.log.delivered(event_key) if retried and deliveries else set()
+        # an asynchronous invocation does not say whether it is a retry: the delivery log is read
+        done = self.log.delivered(event_key) if deliveries else set()
         reserved = _platform_queue_urls()
         failed: list[tuple[Delivery, Exception]] = []
         for d in deliveries:
