@@ -52,6 +52,9 @@ _CATEGORIES = {
 _SHORT_CATEGORIES = {"Z": "0\u00a0%", "E": "Exo.", "AE": "Autoliq.", "K": "Intracom.", "G": "Export", "O": "Hors champ"}
 _GREY = (90, 90, 90)
 _ROW_FILL = (246, 248, 251)
+# the lines and the VAT breakdown tables look alike
+_TABLE_STYLE = {"borders_layout": "HORIZONTAL_LINES", "cell_fill_color": _ROW_FILL, "cell_fill_mode": "ROWS",
+                "line_height": 4.6, "padding": (1.2, 1.2)}
 _LIGHT = (235, 239, 244)
 _ACCENT = (20, 60, 110)
 
@@ -263,11 +266,7 @@ def render_pdf(
         col_widths=(7, 64, 14, 15, 23, 16, 25),
         text_align=("RIGHT", "LEFT", "RIGHT", "LEFT", "RIGHT", "RIGHT", "RIGHT"),
         headings_style=heading,
-        borders_layout="HORIZONTAL_LINES",
-        cell_fill_color=_ROW_FILL,
-        cell_fill_mode="ROWS",
-        line_height=4.6,
-        padding=(1.2, 1.2),
+        **_TABLE_STYLE,
         width=width,
     ) as table:
         row = table.row()
@@ -296,11 +295,7 @@ def render_pdf(
         col_widths=(46, 25, 22),
         text_align=("LEFT", "RIGHT", "RIGHT"),
         headings_style=heading,
-        borders_layout="HORIZONTAL_LINES",
-        cell_fill_color=_ROW_FILL,
-        cell_fill_mode="ROWS",
-        line_height=4.6,
-        padding=(1.2, 1.2),
+        **_TABLE_STYLE,
         width=left,
         align="LEFT",
     ) as table:
