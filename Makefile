@@ -9,7 +9,7 @@ LAYERS := build/layers
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: install run test synth layers openapi bench clean
+.PHONY: install run reset test synth cdk-app layers openapi bench clean
 
 $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/validation.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requireme
 install: $(STAMP)
 
 ## Start the whole platform locally: API on 127.0.0.1:3000, moto behind it, demo data.
+## Its data is kept in .local-data/ (git-ignored) from one run to the next.
 run: install openapi
 	$(PY) -m orchestre_local
+
+## Forget the local platform's data: the next `make run` starts afresh with the demo data.
+reset:
+	rm -rf .local-data
 
 ## Install everything and run every test (unit, HTTP, end-to-end, CDK synth, cdk-nag, cfn-lint).
 test: install openapi
@@ -39,8 +44,15 @@ layers: install $(LAYERS)/.built
 
 ## Synthesize the CloudFormation template without Docker or the CDK CLI.
 synth: layers openapi
-	cd infra && ORCHESTRE_LAYERS_DIR=../$(LAYERS) ../$(PY) app.py
+	ORCHESTRE_LAYERS_DIR=$(LAYERS) $(PY) infra/app.py
 	@echo "template: infra/cdk.out/Orchestre.template.json"
+
+## What the CDK CLI runs (cdk.json "app": `npx cdk synth|deploy` from the root): the venv, the
+## layers (unless ORCHESTRE_LAYERS_DIR names built ones), then the app. make's output goes to
+## stderr: the CLI reads the cloud assembly the app writes to CDK_OUTDIR.
+cdk-app: install openapi
+	@test -n "$$ORCHESTRE_LAYERS_DIR" || $(MAKE) --no-print-directory -s layers >&2
+	@$(PY) infra/app.py
 
 ## The OpenAPI document served by the docs function (built from every function's routes).
 openapi: install

@@ -83,6 +83,28 @@ def api(platform) -> Api:
     return Api(platform.gateway)
 
 
+class Clock:
+    """The local platform's clock (``POST /_local/clock``), put back to real time after the test."""
+
+    def __init__(self, api: Api):
+        self.api = api
+
+    def advance(self, duration: str) -> dict:
+        r = self.api.post("/_local/clock", {"advance": duration})
+        assert r.status == 200, r
+        return r.json
+
+    def reset(self) -> None:
+        assert self.api.post("/_local/clock", {"reset": True}).status == 200
+
+
+@pytest.fixture
+def clock(api):
+    c = Clock(api)
+    yield c
+    c.reset()
+
+
 def random_siret() -> str:
     from stdnum import luhn
 

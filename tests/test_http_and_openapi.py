@@ -91,3 +91,56 @@ def test_request_bodies_forbid_unknown_fields(openapi):
 def test_route_matching(method, path, expected):
     got = match_route(method, path)
     assert (got and (got[0].name, got[1].path)) == expected
+
+
+def _problem(status, headers, body, expected_status, code):
+    assert status == expected_status, (status, body)
+    assert headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["code"] == code and problem["status"] == expected_status
+    # the correlation id is in the header and the body, as for the functions' own problems
+    assert problem["correlation_id"] == headers["X-Correlation-Id"] and len(problem["correlation_id"]) == 36
+    return problem
+
+
+def test_the_gateway_own_errors_are_problems_with_a_correlation_id(platform, new_user):
+    problem = _problem(*_http(platform, "GET", "/v1/me"), 401, "UNAUTHENTICATED")
+    assert problem["field"] == "Authorization"
+    _problem(*_http(platform, "GET", "/v1/nothing-here"), 404, "ROUTE_NOT_FOUND")
+    big = b"{" + b" " * (6 * 1024 * 1024 + 10) + b"}"
+    req = urllib.request.Request(platform.api_url + "/v1/validations", method="POST", data=big,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=30)
+    except urllib.error.HTTPError as err:
+        _problem(err.code, dict(err.headers), err.read(), 413, "PAYLOAD_TOO_LARGE")
+    else:
+        raise AssertionError("a 6 MB body was accepted")
+
+
+@pytest.mark.parametrize("method,path,allow", [
+    ("DELETE", "/v1/me", "GET"),              # a route of explicit methods: the gateway answers
+    ("PUT", "/v1/accounts", "POST"),
+    ("DELETE", "/v1/structures", "GET, POST"),
+    ("TRACE", "/openapi.json", "GET"),
+])
+def test_a_wrong_method_on_a_known_path_is_405(platform, method, path, allow):
+    status, headers, body = _http(platform, method, path)
+    _problem(status, headers, body, 405, "METHOD_NOT_ALLOWED")
+    assert headers["Allow"] == allow
+
+
+def test_a_wrong_method_on_a_function_path_is_405(platform, new_user, new_structure):
+    """Paths served by ANY (/v1/structures/{proxy+}): the function's resolver answers 405 itself."""
+    user = new_user()
+    sid = new_structure(user)["structure_id"]
+    status, headers, body = _http(platform, "DELETE", f"/v1/structures/{sid}/services", token=user.token)
+    _problem(status, headers, body, 405, "METHOD_NOT_ALLOWED")
+    assert headers["Allow"] == "GET, POST"
+    _problem(*_http(platform, "GET", f"/v1/structures/{sid}/nothing", token=user.token), 404, "ROUTE_NOT_FOUND")
+
+
+def test_swagger_serves_its_document_as_json(platform):
+    status, headers, body = _http(platform, "GET", "/swagger?format=json")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["openapi"].startswith("3.1")

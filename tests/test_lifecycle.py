@@ -196,30 +196,26 @@ def test_lists_by_index_with_filters(api, parties):
         assert r.status == 422 and r.json["field"] == "min_amount", (bad, r)
 
 
-def test_overdue_invoices_are_flagged_and_announced(api, parties, platform):
-    buyer = parties["buyer_user"]
+def test_an_invoice_goes_overdue_when_the_clock_moves_31_days(api, parties, clock):
+    buyer, supplier = parties["buyer_user"], parties["clerk"]
     iid = enter(api, parties, amount="1000")
-    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
-    # the clock started 35 days ago: due 5 days ago (what time would do)
-    from orchestre.repositories.invoices import InvoiceRepository
+    inv = wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    assert inv["payment"]["days_left"] == 30 and inv["payment"]["days_late"] == 0
+    assert api.post("/_local/schedules/run").json["ran"]  # nothing is late yet
+    assert api.get(f"/v1/invoices/{iid}", token=buyer.token).json["payment"]["days_late"] == 0
 
-    repo = InvoiceRepository()
-    inv = repo.get(iid, consistent=True)
-    started = inv.payment_clock["started_at"]
-    aged = inv.model_copy(update={"payment_clock": {**inv.payment_clock, "started_at": (
-        date.today() - timedelta(days=35)).isoformat() + started[10:]}, "version": inv.version + 1})
-    from orchestre.domain.invoices import HistoryEntry
-
-    repo.transition(aged, inv, HistoryEntry(invoice_id=iid, at="2000-01-01T00:00:00Z", status=inv.status,
-                                            actor_role="PLATFORM", comment="test: clock aged"))
-    shown = api.get(f"/v1/invoices/{iid}", token=buyer.token).json["payment"]
-    assert shown["days_late"] == 5 and shown["fixed_indemnity"] == "40.00"
-    assert shown["late_interest"] == "1.67"  # 1200 € incl. VAT x (2.15 + 8) % x 5 / 365
-    out = platform.gateway.invoke_function("process", {"source": "aws.events", "detail-type": "Scheduled Event"})
-    assert out["flagged"] >= 1
-    again = platform.gateway.invoke_function("process", {"source": "aws.events", "detail-type": "Scheduled Event"})
-    item = repo.get(iid, consistent=True)
-    assert item.overdue_notified is True and again["flagged"] == 0  # announced once
+    moved = clock.advance("P31D")
+    assert date.fromisoformat(moved["now"][:10]) == date.today() + timedelta(days=31)
+    shown = api.get(f"/v1/invoices/{iid}", token=buyer.token).json["payment"]  # the token still works
+    assert shown["days_late"] == 1 and shown["days_left"] == -1 and shown["fixed_indemnity"] == "40.00"
+    assert shown["late_interest"] == "0.33"  # 1200 EUR incl. VAT x (2.15 + 8) % x 1 / 365
+    ran = {r["function"]: r for r in api.post("/_local/schedules/run").json["ran"]}
+    assert ran["process"]["ok"] and ran["process"]["result"]["flagged"] >= 1, ran  # (earlier tests' invoices too)
+    again = {r["function"]: r for r in api.post("/_local/schedules/run").json["ran"]}
+    assert again["process"]["result"]["flagged"] == 0  # each announced once
+    history = api.get(f"/v1/invoices/{iid}/history", token=supplier.token).json["items"]
+    assert [h["details"] for h in history].count({"overdue": True}) == 1
+    assert history[-1]["details"] == {"overdue": True} and history[-1]["at"][:10] == moved["now"][:10]
 
 
 def test_revenue_order_is_received_like_an_invoice_but_informational(api, new_user, new_structure):

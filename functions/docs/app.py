@@ -41,6 +41,8 @@ def openapi():
 
 @app.get("/swagger", include_in_schema=False)
 def swagger():
+    if (app.current_event.query_string_parameters or {}).get("format") == "json":  # as Powertools' own UI does
+        return openapi()
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=_swagger_html())
 
 

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
+from pathlib import Path
+
+from orchestre.platform import REPO_ROOT
 
 from .runtime import LocalPlatform
 from .seed import seed
+
+DEFAULT_STATE_DIR = REPO_ROOT / ".local-data"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestre_local", description=__doc__)
     parser.add_argument("--port", type=int, default=3000, help="API port (default 3000)")
     parser.add_argument("--aws-port", type=int, default=4566, help="embedded moto server port (default 4566)")
-    parser.add_argument("--no-seed", action="store_true", help="start without demo data")
+    parser.add_argument("--no-seed", action="store_true", help="start without demo data (on a first start)")
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
+                        help="where the data is kept across restarts (default: .local-data/ of the checkout)")
+    parser.add_argument("--ephemeral", action="store_true", help="keep nothing: every start is a fresh platform")
+    parser.add_argument("--no-schedules", action="store_true",
+                        help="do not run the scheduled jobs on their timers (POST /_local/schedules/run still does)")
     parser.add_argument("--verbose", action="store_true", help="function logs at INFO")
     args = parser.parse_args(argv)
 
     def log(line: str) -> None:
         print(line, flush=True)
 
-    platform = LocalPlatform(moto_port=args.aws_port, api_port=args.port, quiet=not args.verbose)
+    state_dir = None if args.ephemeral else Path(args.state_dir)
+    platform = LocalPlatform(moto_port=args.aws_port, api_port=args.port, quiet=not args.verbose,
+                             state_dir=state_dir, schedules=not args.no_schedules)
     try:
         platform.start(log=log)
     except OSError as exc:
@@ -31,13 +44,26 @@ def main(argv: list[str] | None = None) -> int:
     from .openapi import write
 
     write()  # the OpenAPI document of the code as it is now
-    demo = None if args.no_seed else seed(platform.gateway)
+    demo_file = state_dir / "demo.json" if state_dir else None
+    if platform.restored is not None:
+        demo = json.loads(demo_file.read_text(encoding="utf-8")) if demo_file and demo_file.exists() else None
+        r = platform.restored
+        print(f"Data restored from {state_dir}: {r['items']} items, {r['objects']} objects, {r['messages']} messages, "
+              f"{r['users']} users ('make reset' starts afresh).", flush=True)
+    else:
+        demo = None if args.no_seed else seed(platform.gateway)
+        if demo and demo_file:
+            demo_file.write_text(json.dumps(demo, indent=2), encoding="utf-8")
+    kept = (f"kept in {state_dir} (saved every 2 s and on Ctrl-C; 'make reset' starts afresh)"
+            if state_dir else "not kept (--ephemeral)")
     print(f"""
 Orchestre is running.
   API           {platform.api_url}/v1
   Swagger UI    {platform.api_url}/swagger
   OpenAPI       {platform.api_url}/openapi.json
   AWS (moto)    {platform.aws_url}   (AWS_ENDPOINT_URL for the aws CLI / boto3; credentials: local/local)
+  Local only    {platform.api_url}/_local/emails (emails sent), POST /_local/clock, POST /_local/schedules/run
+  Data          {kept}
 """, flush=True)
     if demo:
         print(f"""Demo data (password for both users: {demo['password']})

@@ -28,10 +28,19 @@ MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 MAX_LAMBDA_PAYLOAD = 6 * 1024 * 1024  # a synchronous Lambda invocation's limit
 
 
-def _problem(status: int, code: str, detail: str) -> tuple[int, dict[str, str], bytes]:
+def _problem(status: int, code: str, detail: str, request_id: str | None = None,
+             headers: dict[str, str] | None = None, field: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """The gateway's own errors, shaped as API Gateway's gateway responses of the CDK app
+    (``infra/orchestre_infra/api.py``, GATEWAY_PROBLEMS): problem+json with the correlation id."""
     body = {"type": f"https://orchestre.dev/problems/{code.lower().replace('_', '-')}", "title": detail,
             "status": status, "code": code, "detail": detail}
-    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
+    if field:
+        body["field"] = field
+    out = {"Content-Type": "application/problem+json", **(headers or {})}
+    if request_id:
+        body["correlation_id"] = request_id
+        out["X-Correlation-Id"] = request_id
+    return status, out, json.dumps(body).encode()
 
 
 class LocalAuthorizer:
@@ -77,6 +86,7 @@ class Gateway:
         self.authorizer = authorizer
         self.region = region
         self.containers = Containers(region)
+        self.local_routes = None  # the /_local/... pages of the local platform (local_routes.LocalRoutes)
 
     def invoke_function(self, name: str, event: dict[str, Any]) -> Any:
         return self.containers.invoke(name, event)
@@ -87,43 +97,43 @@ class Gateway:
     def handle(self, method: str, target: str, headers: dict[str, str] | None = None,
                body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
         headers = dict(headers or {})
+        request_id = str(uuid.uuid4())  # API Gateway's requestId: the correlation id of every answer
         url = urlsplit(target)
         path = url.path or "/"
         if body and len(body) > MAX_LAMBDA_PAYLOAD:
             return _problem(413, "PAYLOAD_TOO_LARGE",
-                            "The request exceeds the 6 MB a function accepts; upload the file with POST /v1/uploads.")
-        if path == "/_local/emails" and method == "GET":
-            return self._sent_emails()
+                            "The request exceeds the 6 MB a function accepts; upload the file with POST /v1/uploads.",
+                            request_id)
+        if path.startswith("/_local/") and self.local_routes is not None:
+            answer = self.local_routes.handle(method, path, url.query, body, request_id)
+            if answer is not None:
+                status, out_headers, out = answer
+                return status, {**out_headers, "X-Correlation-Id": request_id}, out
         matched = spec.match_route(method, path)
         if matched is None:
-            return _problem(404, "ROUTE_NOT_FOUND", f"No route {method} {path}.")
+            allowed = spec.allowed_methods(path)
+            if allowed:
+                return _problem(405, "METHOD_NOT_ALLOWED", f"{method} is not served on {path}; use {', '.join(allowed)}.",
+                                request_id, {"Allow": ", ".join(allowed)})
+            return _problem(404, "ROUTE_NOT_FOUND", f"No route {method} {path}.", request_id)
         fn, route, params = matched
         claims = None
         if not route.public:
             auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
             claims = self.authorizer.claims(auth)
             if claims is None:
-                return _problem(401, "UNAUTHENTICATED", "A valid bearer access token is required.")
-        event = self._event(method, path, url.query, headers, body, route, params, claims)
+                return _problem(401, "UNAUTHENTICATED", "A valid bearer access token is required.", request_id,
+                                {"WWW-Authenticate": 'Bearer realm="orchestre"'}, "Authorization")
+        event = self._event(method, path, url.query, headers, body, route, params, claims, request_id)
         try:
             response = self.invoke_function(fn.name, event)
         except FunctionError as exc:  # API Gateway answers 502 when the integration fails
-            return _problem(502, "BAD_GATEWAY", f"The {fn.name} function failed ({exc.error_type}).")
-        return self._http_response(response)
+            return _problem(502, "BAD_GATEWAY", f"The {fn.name} function failed ({exc.error_type}).", request_id)
+        status, out_headers, out = self._http_response(response)
+        out_headers.setdefault("X-Correlation-Id", request_id)
+        return status, out_headers, out
 
-    def _sent_emails(self) -> tuple[int, dict[str, str], bytes]:
-        """Local only: the emails the platform sent (moto's SES keeps them), newest last."""
-        from moto.ses.models import ses_backends
-
-        out = []
-        for account in ses_backends:
-            backend = ses_backends[account].get(self.region)
-            for m in getattr(backend, "sent_messages", []) if backend else []:
-                out.append({"source": m.source, "destinations": m.destinations,
-                            "subject": getattr(m, "subject", None), "body": getattr(m, "body", None)})
-        return 200, {"Content-Type": "application/json"}, json.dumps(out, ensure_ascii=False).encode()
-
-    def _event(self, method, path, query, headers, body, route, params, claims) -> dict[str, Any]:
+    def _event(self, method, path, query, headers, body, route, params, claims, request_id) -> dict[str, Any]:
         multi_q = parse_qs(query, keep_blank_values=True)
         multi_h: dict[str, list[str]] = {}
         for k, v in headers.items():
@@ -135,7 +145,6 @@ class Gateway:
                 text = body.decode("utf-8")
             except UnicodeDecodeError:
                 text, is_b64 = base64.b64encode(body).decode(), True
-        request_id = str(uuid.uuid4())
         context: dict[str, Any] = {
             "requestId": request_id,
             "resourcePath": route.path,
@@ -179,7 +188,9 @@ def serve(gateway: Gateway, host: str, port: int, log=print) -> ThreadingHTTPSer
         def _dispatch(self):
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_PAYLOAD:
-                status, headers, body = _problem(413, "PAYLOAD_TOO_LARGE", "The request exceeds 10 MB.")
+                status, headers, body = _problem(413, "PAYLOAD_TOO_LARGE",
+                                                 "The request exceeds 10 MB; upload the file with POST /v1/uploads.",
+                                                 str(uuid.uuid4()))
                 self.close_connection = True
             else:
                 raw = self.rfile.read(length) if length else None
@@ -187,7 +198,7 @@ def serve(gateway: Gateway, host: str, port: int, log=print) -> ThreadingHTTPSer
                     status, headers, body = gateway.handle(self.command, self.path, dict(self.headers.items()), raw)
                 except Exception as exc:  # noqa: BLE001 - a handler crash is a 502 at API Gateway too
                     log(f"!! {self.command} {self.path}: {type(exc).__name__}: {exc}")
-                    status, headers, body = _problem(502, "BAD_GATEWAY", "The function failed.")
+                    status, headers, body = _problem(502, "BAD_GATEWAY", "The function failed.", str(uuid.uuid4()))
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
@@ -196,7 +207,8 @@ def serve(gateway: Gateway, host: str, port: int, log=print) -> ThreadingHTTPSer
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+        # every method reaches the gateway, which answers 405 for those a route does not serve
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _dispatch
 
         def log_message(self, fmt, *args):  # one short line per request
             log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")

@@ -8,6 +8,7 @@ Run: ``python -m orchestre_local.openapi`` (writes functions/docs/openapi.json).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -80,7 +81,10 @@ def build() -> dict:
 
 
 def write(path: Path = OUTPUT) -> Path:
-    path.write_text(json.dumps(build(), indent=1, sort_keys=False), encoding="utf-8")
+    """Written whole, then renamed into place: a reader (the docs function) never sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(build(), indent=1, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
     return path
 
 

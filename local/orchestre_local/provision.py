@@ -12,7 +12,9 @@ from orchestre import platform as spec
 
 
 def provision(region: str) -> dict[str, str]:
-    """Create tables, buckets, queues, bus, sender identity and the user pool. Returns extra env."""
+    """Create tables, buckets, queues, bus, sender identity and the user pool. Returns extra env.
+
+    Bucket notifications come apart (``notify_buckets``), once saved data is back in the buckets."""
     ddb = boto3.client("dynamodb", region_name=region)
     for t in spec.TABLES:
         attrs = {t.pk: "S"}
@@ -63,13 +65,6 @@ def provision(region: str) -> dict[str, str]:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
         s3.put_public_access_block(Bucket=b.local_name, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-        if b.notifications:
-            s3.put_bucket_notification_configuration(Bucket=b.local_name, NotificationConfiguration={
-                "QueueConfigurations": [
-                    {"QueueArn": arns[queue], "Events": ["s3:ObjectCreated:*"],
-                     "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}}
-                    for prefix, queue in b.notifications
-                ]})
 
     # Functions exist in moto's Lambda (their code runs in the local containers, see lambdas.py), so
     # that workflows invoke them by ARN as on AWS.
@@ -134,3 +129,19 @@ def _stub_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr("app.py", "# the real code runs in the local containers\n")
     return buffer.getvalue()
+
+
+def notify_buckets(region: str, env: dict[str, str]) -> None:
+    """The buckets' ObjectCreated notifications to their queues (``Bucket.notifications``)."""
+    sqs = boto3.client("sqs", region_name=region)
+    s3 = boto3.client("s3", region_name=region)
+    arns = {q.key: sqs.get_queue_attributes(QueueUrl=env[q.env], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for q in spec.QUEUES}
+    for b in spec.BUCKETS:
+        if b.notifications:
+            s3.put_bucket_notification_configuration(Bucket=b.local_name, NotificationConfiguration={
+                "QueueConfigurations": [
+                    {"QueueArn": arns[queue], "Events": ["s3:ObjectCreated:*"],
+                     "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}}
+                    for prefix, queue in b.notifications
+                ]})

@@ -318,6 +318,19 @@ def _segments_match(pattern: str, path: str) -> dict[str, str] | None:
     return params if len(pat) == len(parts) else None
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods served on ``path`` by the routes whose resource matches it (empty: no such path)."""
+    methods: set[str] = set()
+    for fn in FUNCTIONS:
+        for route in fn.routes:
+            if _segments_match(route.path, path) is not None:
+                methods.update(HTTP_METHODS if "ANY" in route.methods else route.methods)
+    return sorted(methods)
+
+
 def match_route(method: str, path: str) -> tuple[Function, Route, dict[str, str]] | None:
     """The function and route that API Gateway would pick for ``method path`` (exact paths first)."""
     candidates = []

@@ -54,6 +54,12 @@ def create_app() -> APIGatewayRestResolver:
     @app.exception_handler(NotFoundError)
     def _no_route(_exc: NotFoundError):
         event = app.current_event
+        path = app._remove_prefix(event.path)
+        allowed = sorted({r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)})
+        if allowed:  # a known path, another method (the function serves every method of its resource)
+            return problems.problem(405, "METHOD_NOT_ALLOWED",
+                                    f"{event.http_method} is not served on {event.path}; use {', '.join(allowed)}.",
+                                    correlation_id=correlation_id(), headers={"Allow": ", ".join(allowed)})
         return problems.problem(404, "ROUTE_NOT_FOUND", f"No route {event.http_method} {event.path}.",
                                 correlation_id=correlation_id())
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from io import BytesIO
@@ -22,6 +21,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
+from orchestre.domain.common import now as clock_now
 from orchestre.domain.errors import InvalidInput
 from orchestre.domain.invoices import InvoiceDocument
 
@@ -390,7 +390,7 @@ def to_facturx(
             raise InvalidInput("An encrypted PDF cannot carry a Factur-X invoice.", code="INVALID_PDF", field="pdf")
     except PyPdfError as exc:
         raise InvalidInput(f"The PDF cannot be read: {exc}", code="INVALID_PDF", field="pdf") from exc
-    now = datetime.now(UTC)
+    now = clock_now()
     files = {
         name: {"filedata": data, "description": name, "afrelationship": "supplement", "modification_datetime": now}
         for name, data in (attachments or {}).items()

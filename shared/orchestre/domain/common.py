@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import unicodedata
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+# The domain's one clock. On AWS it is the system clock. The local platform (never deployed) can
+# move it forward: ORCHESTRE_CLOCK_FILE names a file holding {"offset_seconds": n} that every
+# function's container reads (POST /_local/clock), so that deadlines, payment delays and lockouts
+# can be tried without waiting. Token expiry is not the domain's: it stays on real time.
+CLOCK_FILE_ENV = "ORCHESTRE_CLOCK_FILE"
+_offset: tuple[tuple[int, int, int] | None, timedelta] = (None, timedelta(0))
+
+
+def clock_offset() -> timedelta:
+    """How far the local platform moved the clock (zero on AWS). The file is re-read when it changes
+    (it is replaced, never edited in place: a new inode each time)."""
+    global _offset
+    path = os.environ.get(CLOCK_FILE_ENV)
+    if not path:
+        return timedelta(0)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return timedelta(0)
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    if _offset[0] != stamp:
+        try:
+            with open(path, encoding="utf-8") as f:
+                seconds = float(json.load(f).get("offset_seconds", 0))
+        except (OSError, ValueError, AttributeError):
+            seconds = 0.0
+        _offset = (stamp, timedelta(seconds=seconds))
+    return _offset[1]
+
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(UTC) + clock_offset()
 
 
 def iso(moment: datetime) -> str:
