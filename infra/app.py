@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Synthesize the Orchestre stack into cdk.out/ (no Docker, no CDK CLI needed).
+"""Synthesize the Orchestre stack into infra/cdk.out/ (no Docker, no CDK CLI needed).
 
-    ORCHESTRE_LAYERS_DIR=../build/layers python app.py     # what `make synth` runs
+    ORCHESTRE_LAYERS_DIR=build/layers .venv/bin/python infra/app.py     # what `make synth` runs
+
+The CDK CLI runs it from the repository root through `make cdk-app` (the root cdk.json).
 
 cdk-nag's AwsSolutions pack runs as a validation plugin: synthesis fails on any
 unacknowledged finding and the report lands in cdk.out/validation-report.json.
@@ -21,7 +23,7 @@ from orchestre_infra import build_app  # noqa: E402
 
 def main() -> None:
     # One folder per spec layer (<dir>/<key>/python/...), as `make layers` builds them.
-    # A relative ORCHESTRE_LAYERS_DIR is taken from the current directory (make: infra/).
+    # A relative ORCHESTRE_LAYERS_DIR is taken from the current directory (make: the root).
     if os.environ.get("ORCHESTRE_LAYER_DIR") and not os.environ.get("ORCHESTRE_LAYERS_DIR"):
         sys.exit("ORCHESTRE_LAYER_DIR (one layer) is gone: set ORCHESTRE_LAYERS_DIR (make layers)")
     layers_dir = Path(os.environ.get("ORCHESTRE_LAYERS_DIR") or HERE.parent / "build" / "layers")

@@ -309,6 +309,26 @@ def test_data_buckets_log_access_and_keep_invoices(resources):
         assert all(days >= 3650 for days in noncurrent_expiry), lid
 
 
+def test_the_cdk_cli_runs_the_app_from_the_root(tmp_path):
+    """`npx cdk synth|deploy` at the root runs cdk.json's "app" as the CLI does: through a shell, with
+    CDK_OUTDIR, the environment it resolved and the context of `-c` options. (The layers are the light
+    ones of these tests: without ORCHESTRE_LAYERS_DIR, `make cdk-app` builds the real ones.)"""
+    import subprocess
+
+    cdk_json = json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))
+    assert not (REPO / "infra" / "cdk.json").exists(), "one cdk.json, at the root"
+    env = {**os.environ, "CDK_OUTDIR": str(tmp_path / "out"),
+           "ORCHESTRE_LAYERS_DIR": str(_layers_dir(tmp_path / "layers", platform.LAYERS)),
+           "CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-3",
+           "CDK_CONTEXT_JSON": json.dumps({**cdk_json["context"], "sender_domain": "factures.example.fr"})}
+    run = subprocess.run(cdk_json["app"], shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    synthesized = json.loads((tmp_path / "out" / "Orchestre.template.json").read_text(encoding="utf-8"))
+    identities = [r["Properties"]["EmailIdentity"] for r in synthesized["Resources"].values()
+                  if r["Type"] == "AWS::SES::EmailIdentity"]
+    assert identities == ["factures.example.fr"]  # the -c context reached the app
+
+
 def test_event_bus_and_sender_identity(template):
     template.resource_count_is("AWS::Events::EventBus", 1)
     template.has_resource_properties(
@@ -750,7 +770,24 @@ def _expected_methods() -> dict[tuple[str, str], tuple[str, bool]]:
 
 
 def test_api_methods_match_the_spec(resources):
-    assert sorted(_api_methods(resources)) == sorted(_expected_methods())
+    served = {k: v for k, v in _api_methods(resources).items() if v["Integration"]["Type"] != "MOCK"}
+    assert sorted(served) == sorted(_expected_methods())
+
+
+def test_other_methods_get_405(resources):
+    """A path's other methods reach its ANY method: a mock answering 405 problem+json with Allow, as the
+    local gateway answers (paths served by ANY leave it to their function's resolver)."""
+    mocks = {k: v for k, v in _api_methods(resources).items() if v["Integration"]["Type"] == "MOCK"}
+    by_path: dict[str, set[str]] = {}
+    for path, verb in _expected_methods():
+        by_path.setdefault(path, set()).add(verb)
+    assert sorted(mocks) == sorted((p, "ANY") for p, verbs in by_path.items() if "ANY" not in verbs)
+    for (path, _), props in mocks.items():
+        [response] = props["Integration"]["IntegrationResponses"]
+        assert response["StatusCode"] == "405" and props["AuthorizationType"] == "NONE"
+        assert response["ResponseParameters"]["method.response.header.Allow"] == f"'{', '.join(sorted(by_path[path]))}'"
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert body["code"] == "METHOD_NOT_ALLOWED" and body["correlation_id"] == "$context.requestId"
 
 
 def test_api_resources_are_shared(resources):

@@ -15,16 +15,20 @@ from .stack import OrchestreStack
 INFRA_DIR = Path(__file__).resolve().parents[1]
 STACK_NAME = "Orchestre"
 
-__all__ = ["INFRA_DIR", "STACK_NAME", "OrchestreStack", "build_app", "cdk_json_context"]
+__all__ = ["CDK_JSON", "INFRA_DIR", "STACK_NAME", "OrchestreStack", "build_app", "cdk_json_context"]
+
+
+CDK_JSON = INFRA_DIR.parent / "cdk.json"  # at the repository root, where the CDK CLI looks for it
 
 
 def cdk_json_context() -> dict[str, Any]:
-    """The "context" of infra/cdk.json: feature flags and defaults (sender_domain).
+    """The "context" of the root cdk.json: feature flags and defaults (sender_domain).
 
-    The CDK CLI passes it to the app itself; `python app.py` (make synth) and the tests do
-    not go through the CLI, so they load it here to synthesize the same template.
+    The CDK CLI passes it to the app itself (with `-c key=value` on top); `python infra/app.py`
+    (make synth) and the tests do not go through the CLI, so they load it here to synthesize the
+    same template.
     """
-    return dict(json.loads((INFRA_DIR / "cdk.json").read_text(encoding="utf-8"))["context"])
+    return dict(json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"])
 
 
 def build_app(

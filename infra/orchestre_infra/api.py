@@ -173,6 +173,42 @@ class Api(Construct):
                     {"AwsSolutions-APIG4": nag.PUBLIC_ROUTE, "AwsSolutions-COG4": nag.PUBLIC_ROUTE},
                 )
             self.methods[(path, verb)] = method
+        self._method_not_allowed(route_methods(spec))
+
+    def _method_not_allowed(self, routes: dict[tuple[str, str], tuple[str, bool]]) -> None:
+        """405 with ``Allow`` on a known path for the methods it does not serve, as the local gateway
+        answers. API Gateway routes a method with no explicit definition to the resource's ``ANY``:
+        a mock integration here (no function runs). Resources served by ``ANY`` already leave the
+        answer to their function (the shared resolver answers 405 too)."""
+        served: dict[str, set[str]] = {}
+        for path, verb in routes:
+            served.setdefault(path, set()).add(verb)
+        for path, verbs in sorted(served.items()):
+            if "ANY" in verbs:
+                continue
+            allow = ", ".join(sorted(verbs))
+            detail = f"This method is not served on this path; use {allow}."
+            body = {"type": "https://orchestre.dev/problems/method-not-allowed", "title": "Method Not Allowed",
+                    "status": 405, "code": "METHOD_NOT_ALLOWED", "detail": detail, "correlation_id": "$context.requestId"}
+            headers = {"Allow": f"'{allow}'", "Content-Type": "'application/problem+json'",
+                       "X-Correlation-Id": "context.requestId"}
+            integration = apigw.MockIntegration(
+                request_templates={"application/json": '{"statusCode": 405}'},
+                passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+                integration_responses=[apigw.IntegrationResponse(
+                    status_code="405",
+                    response_templates={"application/json": json.dumps(body)},
+                    response_parameters={f"method.response.header.{k}": v for k, v in headers.items()},
+                )],
+            )
+            method = self._resource(path).add_method(
+                "ANY", integration, authorization_type=apigw.AuthorizationType.NONE,
+                method_responses=[apigw.MethodResponse(
+                    status_code="405", response_parameters={f"method.response.header.{k}": True for k in headers})],
+            )
+            nag.acknowledge_all(method, {"AwsSolutions-APIG4": nag.METHOD_NOT_ALLOWED,
+                                         "AwsSolutions-COG4": nag.METHOD_NOT_ALLOWED})
+            self.methods[(path, "ANY")] = method
 
     def _resource(self, path: str) -> apigw.IResource:
         """The resource for a path, creating the missing ancestors once (shared prefixes)."""

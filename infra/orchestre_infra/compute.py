@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -376,7 +376,10 @@ class Compute(Construct):
                     conditions={"StringNotEquals": {"aws:ResourceAccount": stack.account}},
                 )
             )
-            acks["AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:*:*:*]"] = nag.SUBSCRIBER_QUEUES
+            # cdk-nag names the resource as written: a token, or the partition of a stack bound to
+            # an environment (the CDK CLI sets CDK_DEFAULT_REGION)
+            partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+            acks[f"AwsSolutions-IAM5[Resource::arn:{partition}:sqs:*:*:*]"] = nag.SUBSCRIBER_QUEUES
         nag.acknowledge_all(role, acks)
 
     def _consume(self, q: Any, spec: Any, storage: Storage) -> event_sources.SqsEventSource:

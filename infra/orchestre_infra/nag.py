@@ -51,6 +51,11 @@ PUBLIC_ROUTE = (
     "without a token."
 )
 
+METHOD_NOT_ALLOWED = (
+    "The ANY method of a resource catches only the methods its routes do not serve and answers 405 "
+    "from a mock integration: no function runs, no data is read, so there is nothing to authorize."
+)
+
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
