@@ -9,7 +9,7 @@ LAYERS := build/layers
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: install run reset test synth cdk-app layers openapi bench clean
+.PHONY: install run reset test fuzz synth cdk-app layers openapi bench clean
 
 $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/validation.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ reset:
 ## Install everything and run every test (unit, HTTP, end-to-end, CDK synth, cdk-nag, cfn-lint).
 test: install openapi
 	$(PY) -m pytest -n 2 --dist loadfile -q
+
+## A long fuzzing run of every route (schemathesis, a new seed each time): 10 minutes per demo user.
+fuzz: install openapi
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} FUZZ_SEED=$${FUZZ_SEED:-random} $(PY) -m pytest tests/test_fuzz.py -q
 
 ## The Lambda layers of the spec (core: domain + runtime deps; validation: saxonche and the
 ## official artefacts), built for Lambda's Linux with pip: no Docker.

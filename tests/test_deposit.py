@@ -271,3 +271,11 @@ def test_a_flow_left_received_is_queued_again(api, parties, platform):
     out = platform.gateway.invoke_function("deposit", {"source": "aws.events", "detail-type": "Scheduled Event"})
     assert out["requeued"] >= 1
     assert wait_flow(api, clerk.token, flow.flow_id)["status"] == "INTEGRATED"
+
+
+def test_a_file_name_with_accents_is_kept(api, parties):
+    """Found by the fuzzer: S3 metadata is ASCII only; the original's name is stored percent-encoded."""
+    clerk = parties["clerk"]
+    number, pdf = invoice_file(parties)
+    report = wait_flow(api, clerk.token, submit(api, clerk.token, pdf, name="facture-été-🀁.pdf"))
+    assert report["status"] == "INTEGRATED" and report["file_name"] == "facture-été-🀁.pdf", report

@@ -57,11 +57,20 @@ def build() -> dict:
                 matched = match_route(method.upper(), path.replace("{", "x").replace("}", "x"))
                 public = bool(matched and matched[1].public)
                 operation["security"] = [] if public else [{"bearerAuth": []}]
+                responses = operation.setdefault("responses", {})
+                if "204" in responses:  # no body: no "Successful Response" of JSON beside it
+                    responses.pop("200", None)
+                    responses["204"].pop("content", None)
+                if "422" in responses:  # the validation errors are problems, as every other error
+                    responses["422"] = {"description": "Invalid request (VALIDATION_ERROR and the domain's codes)",
+                                        "content": {"application/problem+json": {
+                                            "schema": {"$ref": "#/components/schemas/Problem"}}}}
                 operation.setdefault("responses", {}).setdefault(
                     "4XX", {"description": "Problem", "content": {"application/problem+json": {
                         "schema": {"$ref": "#/components/schemas/Problem"}}}})
                 doc["paths"].setdefault(path, {})[method] = operation
-        doc["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+        doc["components"]["schemas"].update({k: v for k, v in part.get("components", {}).get("schemas", {}).items()
+                                             if k not in ("HTTPValidationError", "ValidationError")})
         for tag in part.get("tags", []) or []:
             tags[tag["name"]] = tag
     doc["components"]["schemas"]["Problem"] = {

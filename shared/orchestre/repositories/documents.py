@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote, unquote
+
 from . import aws
+
+
+def metadata_value(head: dict | None, name: str) -> str | None:
+    """A metadata value written by ``DocumentStore.put``, decoded."""
+    value = ((head or {}).get("Metadata") or {}).get(name)
+    return unquote(value) if value is not None else None
 
 BUCKET_ENV = "DOCUMENTS_BUCKET"
 
@@ -49,8 +57,11 @@ class DocumentStore:
         )
 
     def put(self, key: str, body: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        """``metadata`` values are percent-encoded (UTF-8): S3 metadata is ASCII only, and a file
+        name such as "facture-été.pdf" is not (``metadata_value`` decodes)."""
+        encoded = {k: quote(v, safe=" !#$&'()*+,-./:;=?@[]^_`{|}~") for k, v in (metadata or {}).items()}
         aws.client("s3").put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=encoded
         )
 
     def head(self, key: str) -> dict | None:

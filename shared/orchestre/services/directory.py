@@ -95,13 +95,15 @@ class DirectoryService:
         """The latest export with a download URL; regenerated when missing or older than ``max_age_hours``."""
         from datetime import datetime, timedelta
 
+        from ..repositories.documents import metadata_value
+
         head = self.documents.head(EXPORT_KEY)
-        meta = (head or {}).get("Metadata", {})
+        generated_at, rows = metadata_value(head, "generated-at"), metadata_value(head, "rows")
         fresh = False
-        if meta.get("generated-at"):
-            generated = datetime.fromisoformat(meta["generated-at"].replace("Z", "+00:00"))
+        if generated_at:
+            generated = datetime.fromisoformat(generated_at.replace("Z", "+00:00"))
             fresh = datetime.fromisoformat(now_iso().replace("Z", "+00:00")) - generated < timedelta(hours=max_age_hours)
-        info = {"generated_at": meta.get("generated-at"), "rows": int(meta.get("rows", 0))} if fresh else self.export()
+        info = {"generated_at": generated_at, "rows": int(rows or 0)} if fresh else self.export()
         info["url"] = self.documents.presign_get(EXPORT_KEY, 300, "annuaire-orchestre.csv")
         info["expires_in"] = 300
         return info
