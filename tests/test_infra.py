@@ -36,11 +36,9 @@ from orchestre import platform  # noqa: E402
 from orchestre_infra import build_app  # noqa: E402
 from orchestre_infra.api import STAGE_NAME  # noqa: E402
 from orchestre_infra.compute import (  # noqa: E402
-    EMAIL_SENDERS,
     MAX_UNZIPPED_BYTES,
     METRICS_NAMESPACE,
     PLACEHOLDER,
-    SUBSCRIBER_FORWARDERS,
 )
 from orchestre_infra.observability import METRIC_ALARMS  # noqa: E402
 from orchestre_infra.storage import EVENT_SOURCE  # noqa: E402
@@ -460,60 +458,61 @@ def _arn(lid: str) -> dict:
 SQS_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
 
 
-def test_function_grants(synth, resources):
-    storage = synth.stack.storage
+def _atoms(statements: list[dict]) -> set[tuple[str, str, str]]:
+    """(action, resource, condition) of each grant, however the CDK merged the statements."""
+    def listed(value):
+        return value if isinstance(value, list) else [value]
+
+    return {(a, json.dumps(r, sort_keys=True), json.dumps(st.get("Condition") or {}, sort_keys=True))
+            for st in statements if st["Effect"] == "Allow" for a in listed(st["Action"]) for r in listed(st["Resource"])}
+
+
+def _infrastructure(synth, name: str) -> set[tuple[str, str, str]]:
+    """What a function's role holds besides its declared access: writing its own logs, X-Ray, and what
+    the CDK grants for its queue event source and its asynchronous on-failure destination."""
+    stack, storage = synth.stack, synth.stack.storage
+    resolve = stack.resolve
+    out = _atoms([{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                   "Resource": resolve(synth.stack.compute.log_groups[name].log_group_arn)},
+                  {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}])
+    for q in platform.QUEUES:
+        if q.consumer == name:
+            out |= _atoms([{"Effect": "Allow", "Action": [*SQS_CONSUME, "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                            "Resource": resolve(storage.queues[q.key].queue_arn)}])
+    if any(r.function == name for r in platform.EVENT_RULES):
+        out |= _atoms([{"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                        "Resource": resolve(storage.event_failures.queue_arn)}])
+    return out
+
+
+def test_function_policies_are_their_declared_access(synth, resources):
+    """Each role grants the function's declared access (orchestre.policy, the policy the local platform
+    enforces) and nothing else but its logs, X-Ray and the CDK's event-source grants."""
+    from orchestre import policy
+    from orchestre_infra.compute import CdkArns
+
+    stack = synth.stack
+    arns = CdkArns(stack, stack.storage, stack.identity, stack.compute.state_machine_arns)
     functions = _functions_by_name(resources)
-    bus = _arn(logical_id(storage.event_bus))
-    for name, (_, props) in functions.items():
-        statements = _role_statements(resources, props)
-        actions = {
-            a
-            for st in statements
-            for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
-        }
-        for t in platform.TABLES:
-            table = _arn(logical_id(storage.tables[t.key]))
-            for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"):
-                assert _allows(statements, action, table), (name, t.key, action)
-        for b in platform.BUCKETS:
-            objects = {"Fn::Join": ["", [_arn(logical_id(storage.buckets[b.key])), "/*"]]}
-            for action in ("s3:GetObject", "s3:PutObject"):
-                assert _allows(statements, action, objects), (name, b.key, action)
-        assert _allows(statements, "events:PutEvents", bus), name
-        for q in platform.QUEUES:
-            queue = _arn(logical_id(storage.queues[q.key]))
-            assert _allows(statements, "sqs:SendMessage", queue), (name, q.key)  # anyone may enqueue
-            consumes = [_allows(statements, action, queue) for action in SQS_CONSUME]
-            if q.consumer is not None:  # only the consumer takes messages off the queue
-                assert consumes == [name == q.consumer] * len(SQS_CONSUME), (name, q.key)
-        assert "s3:DeleteObjectVersion" not in actions  # 10-year retention: no purge
-        ses_actions = {a for a in actions if a.startswith("ses:")}
-        if name in EMAIL_SENDERS:
-            identity = {"Ref": logical_id(synth.stack.identity.email_identity)}
-            (ses_statement,) = [st for st in statements if "ses:SendEmail" in st["Action"]]
-            assert set(ses_statement["Action"]) == {"ses:SendEmail", "ses:SendRawEmail"}
-            assert identity in ses_statement["Resource"]["Fn::Join"][1], name  # .../identity/<domain>
-        else:
-            assert ses_actions == set(), name
-        subscriber_statements = [st for st in statements if st.get("Sid") == "SendToSubscriberQueues"]
-        if name in SUBSCRIBER_FORWARDERS:
-            (st,) = subscriber_statements
-            assert st["Action"] == "sqs:SendMessage"  # nothing else on other accounts' queues
-            assert st["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sqs:*:*:*"]]}
-            assert st["Condition"] == {"StringNotEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}}
-        else:
-            assert subscriber_statements == [], name
-        cognito_admin = {a for a in actions if a.startswith("cognito-idp:")}
-        if name == "accounts":
-            assert cognito_admin == {
-                "cognito-idp:SignUp",
-                "cognito-idp:AdminConfirmSignUp",
-                "cognito-idp:AdminDeleteUser",
-                "cognito-idp:InitiateAuth",
-                "cognito-idp:ConfirmSignUp",
-            }
-        else:
-            assert cognito_admin == set(), name
+    for f in platform.FUNCTIONS:
+        _, props = functions[f.name]
+        declared = _atoms(stack.resolve(policy.statements(f, arns)))
+        granted = _atoms(_role_statements(resources, props))
+        extra = granted - declared - _infrastructure(synth, f.name)
+        assert not extra, (f.name, sorted(extra))
+        missing = declared - granted
+        assert not missing, (f.name, sorted(missing))
+    docs = _role_statements(resources, functions["docs"][1])
+    assert not [st for st in docs if any(str(a).startswith(("dynamodb:", "s3:")) for a in
+                                         (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))]
+
+
+def test_no_function_may_delete_object_versions_or_scan(resources):
+    actions = {a for p in _of_type(resources, "AWS::IAM::Policy").values()
+               for st in p["Properties"]["PolicyDocument"]["Statement"]
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert "s3:DeleteObjectVersion" not in actions  # 10-year retention: no purge
+    assert "dynamodb:Scan" not in actions and not any(a.endswith(":*") for a in actions)
 
 
 # -- queues and bucket notifications -----------------------------------------------------------
@@ -706,13 +705,14 @@ def _check_state_machine(stack, resources: dict, machine) -> None:
     statements = _statements_of(resources, "AWS::IAM::Policy", "Roles", {"Ref": role_id})
     for fname in set(machine.functions.values()):
         assert _allows(statements, "lambda:InvokeFunction", _arn(functions[fname][0])), fname
-    # Every function knows the workflow's ARN (built from its fixed name) and may start it.
+    # Every function knows the workflow's ARN (built from its fixed name); those that declare so start it.
     arn_suffix = f":stateMachine:{props['StateMachineName']}"
     for name, (_, fn_props) in functions.items():
         env = fn_props["Environment"]["Variables"][machine.env]
         assert env["Fn::Join"][1][-1] == arn_suffix, name
         fn_statements = _role_statements(resources, fn_props)
-        assert _allows(fn_statements, "states:StartExecution", env), name
+        starts = any(machine.key in getattr(a, "start", ()) for a in platform.function(name).access)
+        assert _allows(fn_statements, "states:StartExecution", env) is starts, name
 
 
 @pytest.mark.parametrize("machine", platform.STATE_MACHINES, ids=lambda m: m.key)
@@ -770,18 +770,30 @@ def _expected_methods() -> dict[tuple[str, str], tuple[str, bool]]:
 
 
 def test_api_methods_match_the_spec(resources):
-    served = {k: v for k, v in _api_methods(resources).items() if v["Integration"]["Type"] != "MOCK"}
-    assert sorted(served) == sorted(_expected_methods())
+    declared = _expected_methods()
+    served = {k: v for k, v in _api_methods(resources).items() if v["Integration"]["Type"] != "MOCK"
+              and (k in declared or k[1] != "ANY")}  # the ANY of a {proxy+} resource: its other methods
+    assert sorted(served) == sorted(declared)
 
 
 def test_other_methods_get_405(resources):
     """A path's other methods reach its ANY method: a mock answering 405 problem+json with Allow, as the
     local gateway answers (paths served by ANY leave it to their function's resolver)."""
-    mocks = {k: v for k, v in _api_methods(resources).items() if v["Integration"]["Type"] == "MOCK"}
+    methods = _api_methods(resources)
+    mocks = {k: v for k, v in methods.items() if v["Integration"]["Type"] == "MOCK"}
     by_path: dict[str, set[str]] = {}
     for path, verb in _expected_methods():
         by_path.setdefault(path, set()).add(verb)
-    assert sorted(mocks) == sorted((p, "ANY") for p, verbs in by_path.items() if "ANY" not in verbs)
+    assert sorted(mocks) == sorted((p, "ANY") for p, verbs in by_path.items()
+                                   if "ANY" not in verbs and not p.endswith("+}"))
+    # under {proxy+} the function's resolver answers (it knows each path's methods), with the route's authorizer
+    functions = _functions_by_name(resources)
+    for path, verbs in by_path.items():
+        if path.endswith("+}") and "ANY" not in verbs:
+            any_method = methods[(path, "ANY")]
+            function_name, public = _expected_methods()[(path, sorted(verbs)[0])]
+            assert functions[function_name][0] in json.dumps(any_method["Integration"]["Uri"])
+            assert any_method["AuthorizationType"] == ("NONE" if public else "COGNITO_USER_POOLS")
     for (path, _), props in mocks.items():
         [response] = props["Integration"]["IntegrationResponses"]
         assert response["StatusCode"] == "405" and props["AuthorizationType"] == "NONE"
@@ -884,7 +896,9 @@ def test_outputs(template):
     expected |= {f"{pascal(b.key)}BucketName" for b in platform.BUCKETS}
     expected |= {f"{pascal(q.key)}QueueUrl" for q in platform.QUEUES}
     expected |= {f"{pascal(m.key)}StateMachineArn" for m in platform.STATE_MACHINES}
-    forwarders = SUBSCRIBER_FORWARDERS & {f.name for f in platform.FUNCTIONS}
+    from orchestre_infra.compute import subscriber_forwarders
+
+    forwarders = subscriber_forwarders(platform)
     expected |= {f"{pascal(name)}RoleArn" for name in forwarders}
     assert expected <= set(outputs)
     functions = _functions_by_name(template.to_json()["Resources"])
@@ -963,7 +977,10 @@ def test_workflow_placeholders_must_be_mapped(tmp_path):
     workflows.mkdir()
     (workflows / "w.asl.json").write_text('{"StartAt": "A", "States": {"A": {"Type": "Task", '
                                           '"Resource": "${Missing}", "End": true}}}')
-    spec = _spec_with(STATE_MACHINES=(platform.StateMachine("w", "W_ARN", "w", "w.asl.json", {}),))
+    for machine in platform.STATE_MACHINES:  # the spec's own, which functions declare they start
+        shutil.copy(machine.definition_path, workflows / machine.definition)
+    spec = _spec_with(STATE_MACHINES=(*platform.STATE_MACHINES,
+                                      platform.StateMachine("w", "W_ARN", "w", "w.asl.json", {})))
     with pytest.raises(ValueError, match="Missing"):
         build_app(
             layers_dir=_layers_dir(tmp_path / "layers", spec.LAYERS),

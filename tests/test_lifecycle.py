@@ -244,9 +244,9 @@ def test_revenue_order_is_received_like_an_invoice_but_informational(api, new_us
 
 
 @pytest.mark.slow
-def test_a_failing_route_parks_the_invoice(api, parties):
-    """The buyer stops receiving between deposit and routing: retries with backoff, then EN_ERREUR
-    with the cause (operations are alerted through the RoutingFailures metric and the alarm)."""
+def park_an_invoice(api, parties) -> tuple[str, dict]:
+    """An invoice whose buyer stopped receiving between deposit and routing: retried with backoff,
+    then parked EN_ERREUR. The buyer's space is left closed."""
     buyer, buyer_sid = parties["buyer_user"], parties["buyer"]["structure_id"]
     iid = enter(api, parties)
     wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
@@ -261,7 +261,14 @@ def test_a_failing_route_parks_the_invoice(api, parties):
     assert api.delete(f"/v1/structures/{buyer_sid}/spaces/INVOICES_RECEIVED", token=buyer.token).status == 200
     boto3.client("stepfunctions").start_execution(stateMachineArn=os.environ["LIFECYCLE_STATE_MACHINE_ARN"],
                                                   input=f'{{"invoice_id": "{iid}"}}')
-    inv = wait_status(api, parties["clerk"].token, iid, "EN_ERREUR", timeout=40)
+    return iid, wait_status(api, parties["clerk"].token, iid, "EN_ERREUR", timeout=40)
+
+
+def test_a_failing_route_parks_the_invoice(api, parties):
+    """The buyer stops receiving between deposit and routing: retries with backoff, then EN_ERREUR
+    with the cause (operations are alerted through the RoutingFailures metric and the alarm)."""
+    buyer, buyer_sid = parties["buyer_user"], parties["buyer"]["structure_id"]
+    iid, inv = park_an_invoice(api, parties)
     assert "no longer receives" in inv["routing_error"]
     history = [h["status"] for h in api.get(f"/v1/invoices/{iid}/history", token=parties["clerk"].token).json["items"]]
     assert history[-1] == "EN_ERREUR"

@@ -5,11 +5,14 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel
 
-from orchestre.api.http import caller, create_app, json_response, make_handler
+from typing import Literal
+
+from orchestre.api.http import bearer_token, caller, create_app, json_response, make_handler
 from orchestre.api.idempotency import run_once
 from orchestre.api.views import IdempotencyKey, replay_headers
 from orchestre.domain.models import Attachment, User
-from orchestre.services.accounts import AccountService, Confirm, Credentials, SignUp
+from orchestre.repositories.identity import Challenge, Tokens
+from orchestre.services.accounts import AccountService, Confirm, Credentials, SecondFactor, SignUp, TotpConfirmation
 from orchestre.services.structures import StructureService
 
 app = create_app()
@@ -29,6 +32,25 @@ class TokenResponse(BaseModel):
     refresh_token: str | None = None
     token_type: str = "Bearer"
     expires_in: int
+
+
+class MfaChallenge(BaseModel):
+    """The password was right; send the authenticator's code with this session to POST /v1/auth/token/mfa."""
+
+    challenge: Literal["SOFTWARE_TOKEN_MFA"]
+    session: str
+    next: str = "/v1/auth/token/mfa"
+
+
+class TotpEnrolment(BaseModel):
+    secret: str
+    otpauth_uri: str
+    next: str = "/v1/me/mfa/verify"
+
+
+def _tokens(t: Tokens) -> TokenResponse:
+    return TokenResponse(access_token=t.access_token, id_token=t.id_token, refresh_token=t.refresh_token,
+                         expires_in=t.expires_in)
 
 
 class Membership(BaseModel):
@@ -65,11 +87,31 @@ def confirm(body: Confirm) -> Response[None]:
     return Response(status_code=204)
 
 
-@app.post("/v1/auth/token", tags=["Accounts"], summary="Exchange email and password for tokens")
-def token(body: Credentials) -> TokenResponse:
-    tokens = accounts.token(body)
-    return TokenResponse(access_token=tokens.access_token, id_token=tokens.id_token,
-                         refresh_token=tokens.refresh_token, expires_in=tokens.expires_in)
+@app.post("/v1/auth/token", tags=["Accounts"],
+          summary="Exchange email and password for tokens, or for a second-factor challenge (TOTP enrolled)")
+def token(body: Credentials) -> TokenResponse | MfaChallenge:
+    result = accounts.token(body)
+    if isinstance(result, Challenge):
+        return MfaChallenge(challenge="SOFTWARE_TOKEN_MFA", session=result.session)
+    return _tokens(result)
+
+
+@app.post("/v1/auth/token/mfa", tags=["Accounts"], summary="Complete a sign-in with the authenticator's code")
+def token_second_factor(body: SecondFactor) -> TokenResponse:
+    return _tokens(accounts.second_factor(body))
+
+
+@app.post("/v1/me/mfa", tags=["Accounts"], summary="Enrol a TOTP authenticator: its secret and otpauth URI (QR code)",
+          responses={201: {"description": "Created"}})
+def start_mfa() -> Response[TotpEnrolment]:
+    secret, uri = accounts.start_totp(caller(app), bearer_token(app))
+    return json_response(TotpEnrolment(secret=secret, otpauth_uri=uri), 201)
+
+
+@app.post("/v1/me/mfa/verify", tags=["Accounts"],
+          summary="Confirm the authenticator with a code: sign-ins then ask for it")
+def verify_mfa(body: TotpConfirmation) -> User:
+    return accounts.confirm_totp(caller(app), bearer_token(app), body)
 
 
 @app.get("/v1/me", tags=["Accounts"], summary="The caller and their attachments to structures")

@@ -158,14 +158,7 @@ class Api(Construct):
                 "request_validator": self.validator,
                 "request_parameters": params or None,
             }
-            if public:
-                options["authorization_type"] = apigw.AuthorizationType.NONE
-            else:
-                options.update(
-                    authorization_type=apigw.AuthorizationType.COGNITO,
-                    authorizer=self.authorizer,
-                    authorization_scopes=[spec.AUTH_SCOPE],
-                )
+            options.update(self._authorization(public, spec))
             method = resource.add_method(verb, integrations[function_name], **options)
             if public:
                 nag.acknowledge_all(
@@ -173,18 +166,25 @@ class Api(Construct):
                     {"AwsSolutions-APIG4": nag.PUBLIC_ROUTE, "AwsSolutions-COG4": nag.PUBLIC_ROUTE},
                 )
             self.methods[(path, verb)] = method
-        self._method_not_allowed(route_methods(spec))
+        self._method_not_allowed(route_methods(spec), integrations, spec)
 
-    def _method_not_allowed(self, routes: dict[tuple[str, str], tuple[str, bool]]) -> None:
+    def _method_not_allowed(self, routes: dict[tuple[str, str], tuple[str, bool]], integrations: dict,
+                            spec: Any) -> None:
         """405 with ``Allow`` on a known path for the methods it does not serve, as the local gateway
-        answers. API Gateway routes a method with no explicit definition to the resource's ``ANY``:
-        a mock integration here (no function runs). Resources served by ``ANY`` already leave the
-        answer to their function (the shared resolver answers 405 too)."""
+        answers. API Gateway routes a method with no explicit definition to the resource's ``ANY``.
+        On a ``{proxy+}`` resource the ``ANY`` invokes its function, whose resolver knows which
+        methods each path under it serves (405 with that ``Allow``, or 404); elsewhere it is a mock
+        answering 405 with the resource's methods (no function runs)."""
         served: dict[str, set[str]] = {}
         for path, verb in routes:
             served.setdefault(path, set()).add(verb)
         for path, verbs in sorted(served.items()):
             if "ANY" in verbs:
+                continue
+            if path.endswith("+}"):
+                function_name, public = routes[(path, sorted(verbs)[0])]
+                self.methods[(path, "ANY")] = self._resource(path).add_method(
+                    "ANY", integrations[function_name], **self._authorization(public, spec))
                 continue
             allow = ", ".join(sorted(verbs))
             detail = f"This method is not served on this path; use {allow}."
@@ -209,6 +209,12 @@ class Api(Construct):
             nag.acknowledge_all(method, {"AwsSolutions-APIG4": nag.METHOD_NOT_ALLOWED,
                                          "AwsSolutions-COG4": nag.METHOD_NOT_ALLOWED})
             self.methods[(path, "ANY")] = method
+
+    def _authorization(self, public: bool, spec: Any) -> dict[str, Any]:
+        if public:
+            return {"authorization_type": apigw.AuthorizationType.NONE}
+        return {"authorization_type": apigw.AuthorizationType.COGNITO, "authorizer": self.authorizer,
+                "authorization_scopes": [spec.AUTH_SCOPE]}
 
     def _resource(self, path: str) -> apigw.IResource:
         """The resource for a path, creating the missing ancestors once (shared prefixes)."""

@@ -18,6 +18,7 @@ class Identity(Construct):
         *,
         sender_domain: str,
         cognito_email_via_ses: bool = False,
+        groups: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.sender_domain = sender_domain
@@ -77,9 +78,10 @@ class Identity(Construct):
                     "rules)."
                 ),
                 "AwsSolutions-COG2": (
-                    "MFA (TOTP) is OPTIONAL, not REQUIRED: integrators' technical accounts sign "
-                    "in non-interactively with USER_PASSWORD_AUTH, which cannot answer an MFA "
-                    "challenge. Users can enable TOTP."
+                    "MFA (TOTP) is OPTIONAL in the pool, not REQUIRED: integrators' technical "
+                    "accounts sign in non-interactively with USER_PASSWORD_AUTH, which cannot "
+                    "answer an MFA challenge. The platform requires TOTP of every structure "
+                    "manager itself (MFA_REQUIRED_FOR_MANAGERS, on in this app); users can enable it."
                 ),
                 "AwsSolutions-COG8": (
                     "Essentials feature plan: the Plus tier (threat protection) is billed per "
@@ -87,6 +89,13 @@ class Identity(Construct):
                 ),
             },
         )
+
+        # groups of the spec: "operators" may call /v1/admin/... (the admin function checks the claim)
+        self.groups = {
+            name: cognito.CfnUserPoolGroup(self, f"{name.title()}Group", user_pool_id=self.user_pool.user_pool_id,
+                                           group_name=name, description=description)
+            for name, description in groups
+        }
 
         self.client = self.user_pool.add_client(
             "ApiClient",

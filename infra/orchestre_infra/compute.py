@@ -18,6 +18,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from orchestre import policy
 
 from . import nag
 from .auth import Identity
@@ -44,40 +45,72 @@ MAX_BATCHING_WINDOW = Duration.seconds(5)
 METRICS_NAMESPACE = "Orchestre"
 LOG_LEVEL = "INFO"
 
-# Cognito calls that need IAM, per function. The spec (platform.py) does not carry
-# per-function permissions yet; see infra/README.md.
-COGNITO_ACTIONS: dict[str, tuple[str, ...]] = {
-    "accounts": (
-        "cognito-idp:SignUp",
-        "cognito-idp:ConfirmSignUp",
-        "cognito-idp:AdminConfirmSignUp",
-        "cognito-idp:AdminDeleteUser",
-        "cognito-idp:InitiateAuth",
-    ),
-}
-
-# Functions that send emails through the SES identity (ses:SendEmail/SendRawEmail on it only).
-EMAIL_SENDERS = frozenset({"notify"})
-# Functions that forward events to subscribers' SQS queues, in other AWS accounts, at URLs the
-# users choose at run time: sqs:SendMessage on any queue outside this account (the subscriber's
-# queue policy must allow the function's role; its ARN is a stack output). See infra/README.md.
-SUBSCRIBER_FORWARDERS = frozenset({"notify"})
 STATE_MACHINE_TYPES = {"STANDARD": sfn.StateMachineType.STANDARD, "EXPRESS": sfn.StateMachineType.EXPRESS}
 
-# Object-level and bucket-level S3 actions granted to functions: read/write, no version
-# deletion (s3:DeleteObject only adds a delete marker in a versioned bucket), no ACLs.
-S3_OBJECT_ACTIONS = [
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:GetObjectTagging",
-    "s3:GetObjectAttributes",
-    "s3:PutObject",
-    "s3:PutObjectTagging",
-    "s3:DeleteObject",
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-]
-S3_BUCKET_ACTIONS = ["s3:ListBucket", "s3:GetBucketLocation"]
+
+def subscriber_forwarders(spec: Any) -> set[str]:
+    """Functions that send to subscribers' queues (in other accounts): their role ARNs are outputs."""
+    return {f.name for f in spec.FUNCTIONS
+            if any(getattr(a, "subscriber_queues", False) for a in getattr(f, "access", ()))}
+
+
+class CdkArns:
+    """The spec's resources as CloudFormation references, for orchestre.policy (and how cdk-nag
+    names each one in its IAM5 findings, to acknowledge the prefixes of object keys by name)."""
+
+    def __init__(self, stack: Stack, storage: Storage, identity: Identity, state_machine_arns: dict[str, str]):
+        self.stack, self.storage, self.identity, self.machines = stack, storage, identity, state_machine_arns
+        self._names: dict[str, tuple[str, str]] = {}  # resolved token string -> (nag name, reason)
+
+    def _named(self, arn: str, nag_name: str, reason: str) -> str:
+        self._names[arn] = (nag_name, reason)
+        return arn
+
+    def table(self, key: str) -> str:
+        table = self.storage.tables[key]
+        return self._named(table.table_arn, nag_ref(table, "Arn"), nag.GSI_RESOURCE)
+
+    def bucket(self, key: str) -> str:
+        bucket = self.storage.buckets[key]
+        return self._named(bucket.bucket_arn, nag_ref(bucket, "Arn"), nag.OBJECTS_RESOURCE)
+
+    def queue(self, key: str) -> str:
+        return self.storage.queues[key].queue_arn
+
+    def bus(self) -> str:
+        return self.storage.event_bus.event_bus_arn
+
+    def state_machine(self, key: str) -> str:
+        return self.machines[key]
+
+    def user_pool(self) -> str:
+        return self.identity.user_pool.user_pool_arn
+
+    def email_identity(self) -> str:
+        return self.stack.format_arn(service="ses", resource="identity", resource_name=self.identity.sender_domain)
+
+    def account(self) -> str:
+        return self.stack.account
+
+    def partition(self) -> str:
+        return self.stack.partition
+
+    def nag_name(self, resource: str) -> str | None:
+        """``<Bucket.Arn>/exports/*`` for a resource made of a named ARN and a suffix."""
+        if resource.startswith("arn:") and not Token.is_unresolved(resource):
+            return resource
+        for arn, (name, _) in self._names.items():
+            if resource.startswith(arn):
+                return name + resource[len(arn):]
+        if "sqs:*:*:*" in resource:  # arn:${Partition}:sqs:*:*:*
+            partition = "<AWS::Partition>" if Token.is_unresolved(self.stack.partition) else self.stack.partition
+            return f"arn:{partition}:sqs:*:*:*"
+        return None
+
+    def reason(self, resource: str) -> str:
+        if "sqs:*:*:*" in resource:
+            return nag.SUBSCRIBER_QUEUES
+        return next((why for arn, (_, why) in self._names.items() if resource.startswith(arn)), nag.OBJECTS_RESOURCE)
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -124,6 +157,7 @@ class Compute(Construct):
         storage: Storage,
         identity: Identity,
         auto_confirm_users: bool = False,
+        mfa_required_for_managers: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -181,6 +215,7 @@ class Compute(Construct):
             )
             for key, name in state_machine_names.items()
         }
+        self.state_machine_arns = state_machine_arns
 
         environment = {t.env: storage.tables[t.key].table_name for t in spec.TABLES}
         environment.update({b.env: storage.buckets[b.key].bucket_name for b in spec.BUCKETS})
@@ -196,6 +231,7 @@ class Compute(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": LOG_LEVEL,
                 "AUTO_CONFIRM_USERS": "true" if auto_confirm_users else "false",
+                "MFA_REQUIRED_FOR_MANAGERS": "true" if mfa_required_for_managers else "false",
             }
         )
 
@@ -331,55 +367,19 @@ class Compute(Construct):
         identity: Identity,
         state_machine_arns: dict[str, str],
     ) -> None:
+        """The function's declared access, exactly (orchestre.policy: the statements the local platform
+        enforces too). Its log group, X-Ray and what the CDK adds for its event sources come apart."""
+        arns = CdkArns(Stack.of(self), storage, identity, state_machine_arns)
         acks = {"AwsSolutions-IAM5[Resource::*]": nag.XRAY_RESOURCE}
-        for t in spec.TABLES:
-            table = storage.tables[t.key]
-            table.grant_read_write_data(fn)
-            if t.indexes:
-                acks[f"AwsSolutions-IAM5[Resource::{nag_ref(table, 'Arn')}/index/*]"] = nag.GSI_RESOURCE
-        for b in spec.BUCKETS:
-            bucket = storage.buckets[b.key]
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=S3_BUCKET_ACTIONS, resources=[bucket.bucket_arn])
-            )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=S3_OBJECT_ACTIONS, resources=[bucket.arn_for_objects("*")])
-            )
-            acks[f"AwsSolutions-IAM5[Resource::{nag_ref(bucket, 'Arn')}/*]"] = nag.OBJECTS_RESOURCE
-        for q in spec.QUEUES:
-            # Any function may enqueue work. A queue with a consumer is consumed by that function
-            # only (its event source grants it); one without is left to whoever polls it.
-            storage.queues[q.key].grant_send_messages(fn)
-            if q.consumer is None:
-                storage.queues[q.key].grant_consume_messages(fn)
-        storage.event_bus.grant_put_events_to(fn)
-        if state_machine_arns:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["states:StartExecution"],
-                    resources=list(state_machine_arns.values()),
-                )
-            )
-        if f.name in COGNITO_ACTIONS:
-            identity.user_pool.grant(fn, *COGNITO_ACTIONS[f.name])
-        if f.name in EMAIL_SENDERS:
-            identity.email_identity.grant_send_email(fn)  # ses:SendEmail, ses:SendRawEmail
-        if f.name in SUBSCRIBER_FORWARDERS:
-            stack = Stack.of(self)
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="SendToSubscriberQueues",
-                    actions=["sqs:SendMessage"],
-                    resources=[f"arn:{stack.partition}:sqs:*:*:*"],
-                    # Other accounts only: this statement reaches no queue of the platform's own
-                    # account (its queues are granted by ARN above).
-                    conditions={"StringNotEquals": {"aws:ResourceAccount": stack.account}},
-                )
-            )
-            # cdk-nag names the resource as written: a token, or the partition of a stack bound to
-            # an environment (the CDK CLI sets CDK_DEFAULT_REGION)
-            partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
-            acks[f"AwsSolutions-IAM5[Resource::arn:{partition}:sqs:*:*:*]"] = nag.SUBSCRIBER_QUEUES
+        for statement in policy.statements(f, arns):
+            role.add_to_principal_policy(iam.PolicyStatement.from_json(statement))
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                key = arns.nag_name(resource)
+                if key and key.endswith("*"):
+                    acks[f"AwsSolutions-IAM5[Resource::{key}]"] = arns.reason(resource)
+        if any(s["Resource"] == "*" for s in policy.statements(f, arns)):
+            acks["AwsSolutions-IAM5[Resource::*]"] = nag.XRAY_RESOURCE + " " + nag.TASK_TOKENS
         nag.acknowledge_all(role, acks)
 
     def _consume(self, q: Any, spec: Any, storage: Storage) -> event_sources.SqsEventSource:

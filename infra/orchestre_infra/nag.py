@@ -18,12 +18,16 @@ XRAY_RESOURCE = (
     "AWS requires Resource '*' (added by active tracing)."
 )
 GSI_RESOURCE = (
-    "Query on the table's global secondary indexes: the grant covers <table ARN>/index/* of this "
-    "table only (indexes are declared in shared/orchestre/platform.py)."
+    "Items of this table under the partition-key prefixes the function declares "
+    "(dynamodb:LeadingKeys, shared/orchestre/platform.py)."
 )
 OBJECTS_RESOURCE = (
-    "Object-level actions (Get/Put/Delete object, no version deletion) on the objects of this one "
-    "bucket: object keys are chosen at run time, so the resource is <bucket ARN>/*."
+    "Objects of this bucket under one key prefix the function declares (shared/orchestre/platform.py): "
+    "object keys are chosen at run time within it."
+)
+TASK_TOKENS = (
+    "Step Functions' SendTaskSuccess/Failure/Heartbeat name no resource (the task token says which "
+    "execution): IAM authorizes them on '*' only."
 )
 LAMBDA_RUNTIME = (
     "Python 3.12 is pinned on purpose: the layer (make layer) is built with pip for "

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from .api import Api, route_methods
 from .auth import Identity
-from .compute import LOG_RETENTION, SUBSCRIBER_FORWARDERS, Compute
+from .compute import LOG_RETENTION, Compute, subscriber_forwarders
 from .naming import pascal
 from .observability import Observability
 from .storage import Storage
@@ -58,6 +58,9 @@ class OrchestreStack(Stack):
         )
         # Test stages only: confirm sign-ups without the emailed code (-c auto_confirm_users=true).
         auto_confirm_users = _flag(self.node.try_get_context("auto_confirm_users"))
+        # Structure managers must sign in with a second factor (TOTP); operators can change it at run time.
+        mfa_flag = self.node.try_get_context("mfa_required_for_managers")
+        mfa_required = True if mfa_flag is None else _flag(mfa_flag)
 
         self.storage = Storage(self, "Storage", spec=spec)
         self.identity = Identity(
@@ -65,6 +68,7 @@ class OrchestreStack(Stack):
             "Identity",
             sender_domain=sender_domain,
             cognito_email_via_ses=_flag(self.node.try_get_context("cognito_email_via_ses")),
+            groups=tuple(getattr(spec, "USER_POOL_GROUPS", ())),
         )
         self.compute = Compute(
             self,
@@ -76,6 +80,7 @@ class OrchestreStack(Stack):
             storage=self.storage,
             identity=self.identity,
             auto_confirm_users=auto_confirm_users,
+            mfa_required_for_managers=mfa_required,
         )
         self.api = (
             Api(
@@ -121,7 +126,7 @@ class OrchestreStack(Stack):
                 f"{pascal(m.key)}StateMachineArn",
                 value=self.compute.state_machines[m.key].state_machine_arn,
             )
-        for name in sorted(SUBSCRIBER_FORWARDERS & set(self.compute.roles)):
+        for name in sorted(subscriber_forwarders(spec) & set(self.compute.roles)):
             CfnOutput(
                 self,
                 f"{pascal(name)}RoleArn",

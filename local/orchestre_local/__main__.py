@@ -66,11 +66,12 @@ Orchestre is running.
   Data          {kept}
 """, flush=True)
     if demo:
-        print(f"""Demo data (password for both users: {demo['password']})
+        print(f"""Demo data (password for every demo user: {demo['password']})
   public buyer  Ville de Démonstration   SIRET {demo['buyer']['siret']}   id {demo['buyer']['structure_id']}
                 services SERV-FIN, SERV-TECH (EJ required); user {demo['buyer']['user']}
   supplier      Société Démo SAS         SIRET {demo['supplier']['siret']}   id {demo['supplier']['structure_id']}
                 user {demo['supplier']['user']}
+  operator      {demo.get('operator', {}).get('user', '-')}   (group operators: /v1/admin/...)
 """, flush=True)
     print("Ctrl-C to stop.", flush=True)
     stop = threading.Event()

@@ -21,7 +21,7 @@ OUTPUT = REPO_ROOT / "docs" / "errors.md"
 SOURCES = ("shared/orchestre", "functions", "local/orchestre_local")
 # Domain error classes and their HTTP status (orchestre.api.problems.STATUS_BY_ERROR; DomainError: 400)
 STATUS = {"DomainError": 400, "InvalidInput": 422, "NotFound": 404, "Forbidden": 403, "Unauthenticated": 401,
-          "Conflict": 409, "PreconditionRequired": 428, "PreconditionFailed": 412}
+          "Conflict": 409, "PreconditionRequired": 428, "PreconditionFailed": 412, "TooManyRequests": 429}
 PROBLEM_FUNCTIONS = ("problem", "_problem")
 REPORT_FUNCTIONS = ("_failure", "_report_issue", "PdfProblem", "XmlProblem")  # validation: (rule, message)
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from urllib.request import urlopen
 
 import jwt
@@ -76,7 +76,8 @@ class LocalAuthorizer:
             return None
         if spec.AUTH_SCOPE not in str(claims.get("scope", "")).split():
             return None
-        return {k: str(v) for k, v in claims.items()}  # API Gateway passes claims as strings
+        # API Gateway passes claims as strings; a list (cognito:groups) as its items joined by commas
+        return {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in claims.items()}
 
 
 class Gateway:
@@ -99,7 +100,9 @@ class Gateway:
         headers = dict(headers or {})
         request_id = str(uuid.uuid4())  # API Gateway's requestId: the correlation id of every answer
         url = urlsplit(target)
-        path = url.path or "/"
+        # API Gateway hands functions the path and its parameters percent-decoded (an encoded slash
+        # stays inside its segment)
+        path = "/".join(unquote(segment).replace("/", "%2F") for segment in (url.path or "/").split("/"))
         if body and len(body) > MAX_LAMBDA_PAYLOAD:
             return _problem(413, "PAYLOAD_TOO_LARGE",
                             "The request exceeds the 6 MB a function accepts; upload the file with POST /v1/uploads.",
@@ -109,7 +112,7 @@ class Gateway:
             if answer is not None:
                 status, out_headers, out = answer
                 return status, {**out_headers, "X-Correlation-Id": request_id}, out
-        matched = spec.match_route(method, path)
+        matched = spec.match_route(method, path) or spec.greedy_route(path)
         if matched is None:
             allowed = spec.allowed_methods(path)
             if allowed:
@@ -207,8 +210,12 @@ def serve(gateway: Gateway, host: str, port: int, log=print) -> ThreadingHTTPSer
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        # every method reaches the gateway, which answers 405 for those a route does not serve
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _dispatch
+        def __getattr__(self, name: str):
+            # every method reaches the gateway (GET, TRACE, QUERY, anything), which answers 405 for
+            # those a route does not serve, as API Gateway does
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
         def log_message(self, fmt, *args):  # one short line per request
             log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")

@@ -119,6 +119,8 @@ def provision(region: str) -> dict[str, str]:
         UserPoolId=pool["Id"], ClientName="orchestre-api", GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]
+    for group, description in spec.USER_POOL_GROUPS:
+        idp.create_group(UserPoolId=pool["Id"], GroupName=group, Description=description)
     env[spec.USER_POOL_ENV] = pool["Id"]
     env[spec.USER_POOL_CLIENT_ENV] = client["ClientId"]
     return env

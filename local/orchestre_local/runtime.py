@@ -85,6 +85,7 @@ class LocalPlatform:
             # the user pool and its client keep their ids from one start to the next (tokens stay valid)
             "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
             "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH",
+            "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",  # moto checks TOTP codes, as Cognito does
             **spec.local_environment(REGION),
         }
         os.environ.update(env)
@@ -96,6 +97,9 @@ class LocalPlatform:
         serialize_dynamodb_writes()
         speed_up_dynamodb()  # transactions and queries in time independent of the table's size
         s3_presigned.install()  # presigned URLs checked as S3 does (signature, expiry)
+        from . import cognito_totp
+
+        cognito_totp.install()  # a TOTP secret of each user's own
         if self.state_dir is not None:
             from .state import track_writes
 

@@ -9,6 +9,7 @@ from .gateway import Gateway
 PASSWORD = "Orchestre-demo-2026"
 BUYER_USER = "acheteur@ville-demo.fr"
 SUPPLIER_USER = "fournisseur@societe-demo.fr"
+OPERATOR_USER = "support@orchestre.local"
 BUYER_SIRET = "21750001600019"  # a public body (demo)
 SUPPLIER_SIRET = "73282932000074"  # a company (demo)
 SUPPLIER_VAT = "FR44732829320"
@@ -47,7 +48,14 @@ def seed(gw: Gateway) -> dict:
         "vat_number": SUPPLIER_VAT, "email": "compta@societe-demo.fr",
         "address": {"line1": "10 rue du Commerce", "postal_code": "69002", "city": "Lyon", "country_code": "FR"},
     }, supplier_token)
+    # an operator: signs up like anyone, then ops add the account to the operators group
+    _call(gw, "POST", "/v1/accounts", {"email": OPERATOR_USER, "password": PASSWORD, "first_name": "Support",
+                                       "last_name": "Orchestre"})
+    from orchestre.repositories.identity import IdentityProvider
+
+    IdentityProvider().add_to_group(OPERATOR_USER, "operators")
     return {
+        "operator": {"user": OPERATOR_USER},
         "buyer": {"structure_id": buyer["structure_id"], "siret": BUYER_SIRET, "user": BUYER_USER},
         "supplier": {"structure_id": supplier["structure_id"], "siret": SUPPLIER_SIRET, "user": SUPPLIER_USER},
         "password": PASSWORD,

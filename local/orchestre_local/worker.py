@@ -27,6 +27,9 @@ def main(name: str) -> int:
     from .functions import LambdaContext
 
     fn = function(name)
+    from .iam import install
+
+    install(name, os.environ.get("AWS_REGION", "eu-west-3"))  # the function's IAM policy, as on AWS
     spec = importlib.util.spec_from_file_location(f"lambda_function_{name}", fn.code_dir / "app.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -66,6 +66,47 @@ class Route:
     public: bool = False  # no Cognito authorizer
 
 
+# -- what a function may touch (least privilege) --------------------------------------------------
+# The CDK app grants a function exactly its access, as IAM statements built by orchestre.policy;
+# the local platform refuses any other call with the same policy (local/orchestre_local/iam.py).
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """Items of a table, by partition-key prefix (``dynamodb:LeadingKeys``)."""
+
+    table: str  # key of TABLES
+    read: tuple[str, ...] = ()  # prefixes read: GetItem, BatchGetItem, Query of the table
+    write: tuple[str, ...] = ()  # prefixes written: PutItem, UpdateItem, DeleteItem, ConditionCheckItem
+    indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (index, partition-key prefixes) queried
+    any_key: bool = False  # keys with no prefix (the idempotency records): read/write by action only
+
+
+@dataclass(frozen=True)
+class BucketAccess:
+    """Objects of a bucket, by key prefix."""
+
+    bucket: str  # key of BUCKETS
+    read: tuple[str, ...] = ()  # GetObject (HeadObject), GetObjectVersion
+    write: tuple[str, ...] = ()  # PutObject
+
+
+@dataclass(frozen=True)
+class ServiceAccess:
+    """Everything else a function calls."""
+
+    send_to: tuple[str, ...] = ()  # queue keys: sqs:SendMessage
+    publish: bool = False  # events:PutEvents on the platform's bus
+    start: tuple[str, ...] = ()  # state machine keys: states:StartExecution
+    task_tokens: tuple[str, ...] = ()  # state machine keys whose task tokens it sends back
+    user_pool: tuple[str, ...] = ()  # cognito-idp actions (the IAM-authorized ones) on the user pool
+    send_email: bool = False  # ses:SendEmail, ses:SendRawEmail from the platform's identity
+    subscriber_queues: bool = False  # sqs:SendMessage to queues outside the platform's account
+
+
+Access = TableAccess | BucketAccess | ServiceAccess
+
+
 @dataclass(frozen=True)
 class Function:
     name: str  # folder under functions/
@@ -75,6 +116,7 @@ class Function:
     timeout_s: int = 15
     schedule: str | None = None  # EventBridge schedule expression, if also run on a timer
     layers: tuple[str, ...] = ("core",)  # keys of LAYERS
+    access: tuple[Access, ...] = ()  # what it may touch; nothing else (policy.py, iam.py)
 
     @property
     def code_dir(self) -> Path:
@@ -186,6 +228,11 @@ EVENT_BUS_LOCAL_NAME = "orchestre-events"
 USER_POOL_ENV = "USER_POOL_ID"
 USER_POOL_CLIENT_ENV = "USER_POOL_CLIENT_ID"
 USER_POOL_LOCAL_NAME = "orchestre-users"
+# Groups of the user pool: "operators" (the support team, ops) may call /v1/admin/... Ops add a
+# person to it (aws cognito-idp admin-add-user-to-group); make run seeds one.
+USER_POOL_GROUPS: tuple[tuple[str, str], ...] = (
+    ("operators", "Platform operators: the support team and ops (/v1/admin)"),
+)
 SES_SENDER_ENV = "SES_SENDER"
 SES_SENDER_LOCAL = "no-reply@orchestre.local"
 # Cognito scope that API Gateway's authorizer requires: access tokens carry it.
@@ -199,6 +246,23 @@ PASSWORD_POLICY = {
     "RequireSymbols": False,
 }
 
+# Partition-key prefixes of the main table (repositories/*.py say which items live under each).
+STRUCT, IDENT, USER, TECHACCT = "STRUCT#", "IDENT#", "USER#", "TECHACCT#"
+INV, INVNUM, FLOW = "INV#", "INVNUM#", "FLOW#"
+LOGIN, MFA, PLATFORM_ITEMS = "LOGIN#", "MFA#", "PLATFORM"  # sign-in attempts, TOTP secrets, settings/audit
+# What every function that serves signed-in users reads to know who acts (api/http.caller): the
+# caller's profile, its attachments (is it a manager?) and the platform settings.
+CALLER_READS = (USER, PLATFORM_ITEMS)
+CALLER_INDEXES = (("GSI1", (USER,)),)
+
+
+def _idempotency(*scopes: str) -> TableAccess:
+    """Idempotency records of these scopes (api/idempotency.run_once keys: ``orchestre.<scope>#...``;
+    a scope ending with "." is the start of scopes made per structure, such as services.create.<id>)."""
+    prefixes = tuple(f"orchestre.{scope}" + ("" if scope.endswith(".") else "#") for scope in scopes)
+    return TableAccess("idempotency", read=prefixes, write=prefixes)
+
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         "accounts",
@@ -207,9 +271,18 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("/v1/accounts", ("POST",), public=True),
             Route("/v1/accounts/confirm", ("POST",), public=True),
             Route("/v1/auth/token", ("POST",), public=True),
+            Route("/v1/auth/token/mfa", ("POST",), public=True),
             Route("/v1/me", ("GET",)),
+            Route("/v1/me/mfa", ("POST",)),
+            Route("/v1/me/mfa/verify", ("POST",)),
         ),
         memory_mb=256,
+        access=(
+            TableAccess("main", read=(STRUCT, *CALLER_READS), write=(USER, LOGIN, MFA), indexes=CALLER_INDEXES),
+            _idempotency("accounts.create"),
+            # sign-up, tokens and TOTP calls are the user's own (no IAM); these are the platform's
+            ServiceAccess(user_pool=("AdminConfirmSignUp", "AdminDeleteUser", "AdminGetUser")),
+        ),
     ),
     Function(
         "structures",
@@ -219,12 +292,26 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("/v1/structures/{proxy+}", ("ANY",)),
             Route("/v1/attachments", ("POST",)),
         ),
+        access=(
+            TableAccess("main", read=CALLER_READS, write=(STRUCT, IDENT, USER, TECHACCT),
+                        indexes=(*CALLER_INDEXES, ("GSI2", (STRUCT,)))),
+            _idempotency("structures.create", "services.create.", "subscriptions.create.", "attachments.request"),
+            # technical accounts' credentials are identities of the pool
+            ServiceAccess(user_pool=("AdminCreateUser", "AdminSetUserPassword", "AdminGetUser", "AdminDeleteUser",
+                                     "AdminUserGlobalSignOut"),
+                          subscriber_queues=True),  # the confirmation token of an SQS subscription
+        ),
     ),
     Function(
         "directory",
         "Public directory of buyers and their billing rules; CSV export",
         (Route("/v1/directory/{proxy+}", ("GET",)),),
         schedule="cron(0 3 * * ? *)",  # daily regeneration of the CSV export
+        access=(
+            TableAccess("main", read=(STRUCT, *CALLER_READS),
+                        indexes=(*CALLER_INDEXES, ("GSI1", ("DIR#",)), ("GSI2", ("DIRID#",)))),
+            BucketAccess("documents", read=("exports/",), write=("exports/",)),
+        ),
     ),
     Function(
         "deposit",
@@ -242,6 +329,15 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_s=60,
         schedule="rate(15 minutes)",  # flows left RECEIVED (a crash before queueing) are queued again
         layers=("core", "validation"),
+        access=(
+            TableAccess("main", read=(STRUCT, IDENT, TECHACCT, *CALLER_READS), write=(FLOW, INV, INVNUM),
+                        indexes=(*CALLER_INDEXES, ("GSI2", ("DIRID#",)), ("GSI3", ("PENDINGFLOW#",)))),
+            _idempotency("flows.create", "invoices.enter"),
+            # uploads/: the presigned PUT a user sends is authorized as this function
+            BucketAccess("documents", read=("originals/", "uploads/"), write=("originals/", "uploads/", "invoices/")),
+            BucketAccess("exchange", read=("inbound/",), write=("outbound/",)),
+            ServiceAccess(send_to=("flows",), publish=True),
+        ),
     ),
     Function(
         "process",
@@ -255,12 +351,37 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=512,
         timeout_s=30,
         schedule="rate(15 minutes)",  # overdue invoices flagged (once) and notified; stuck routings restarted
+        access=(
+            TableAccess("main", read=(STRUCT, IDENT, *CALLER_READS), write=(INV, INVNUM),
+                        indexes=(*CALLER_INDEXES, ("GSI1", ("SUPPLIER#",)), ("GSI2", ("BUYER#", "DIRID#")),
+                                 ("GSI3", ("DUE#", "ROUTING#")))),
+            _idempotency("revenue-orders.create"),
+            BucketAccess("documents", read=("invoices/",), write=("invoices/",)),
+            ServiceAccess(publish=True, start=("lifecycle",)),
+        ),
     ),
     Function(
         "notify",
         "Notifications of status changes: emails (SES, French and English) and subscribers' SQS queues",
         memory_mb=256,  # asynchronous, nobody waits on it; about 10 ms of CPU per event
         timeout_s=30,
+        access=(
+            TableAccess("main", read=(STRUCT,)),  # subscriptions and profile emails
+            TableAccess("idempotency", read=("notify-deliveries#",), write=("notify-deliveries#",)),  # delivery log
+            ServiceAccess(send_email=True, subscriber_queues=True),
+        ),
+    ),
+    Function(
+        "admin",
+        "Platform operators: structures and users looked up, flags, users disabled, parked invoices resent, settings",
+        (Route("/v1/admin/{proxy+}", ("ANY",)),),
+        memory_mb=256,
+        access=(
+            TableAccess("main", read=(IDENT, *CALLER_READS), write=(STRUCT, USER, INV, PLATFORM_ITEMS),
+                        indexes=(*CALLER_INDEXES, ("GSI3", ("PARKED",)))),
+            ServiceAccess(user_pool=("AdminGetUser", "AdminDisableUser", "AdminUserGlobalSignOut"),
+                          publish=True, start=("lifecycle",)),  # a resent invoice's event and routing
+        ),
     ),
     Function(
         "docs",
@@ -270,6 +391,7 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("/swagger", ("GET",), public=True),
         ),
         memory_mb=256,
+        # no access at all: it serves the document shipped with its code
     ),
 )
 
@@ -329,6 +451,19 @@ def allowed_methods(path: str) -> list[str]:
             if _segments_match(route.path, path) is not None:
                 methods.update(HTTP_METHODS if "ANY" in route.methods else route.methods)
     return sorted(methods)
+
+
+def greedy_route(path: str) -> tuple[Function, Route, dict[str, str]] | None:
+    """The ``{proxy+}`` route whose resource matches ``path``, whatever the method: its function
+    answers the methods it does not serve itself (405 with Allow: API Gateway's ``ANY`` on that
+    resource invokes it, ``infra/orchestre_infra/api.py``)."""
+    for fn in FUNCTIONS:
+        for route in fn.routes:
+            if route.path.endswith("+}"):
+                params = _segments_match(route.path, path)
+                if params is not None:
+                    return fn, route, params
+    return None
 
 
 def match_route(method: str, path: str) -> tuple[Function, Route, dict[str, str]] | None:

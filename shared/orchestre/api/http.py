@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel
 
-from ..domain.errors import DomainError, PreconditionFailed, PreconditionRequired, Unauthenticated
+from ..domain.errors import DomainError, Forbidden, PreconditionFailed, PreconditionRequired, Unauthenticated
 from ..repositories.dynamo import ConditionFailed
 from . import problems
 
@@ -92,7 +92,7 @@ def make_handler(app: APIGatewayRestResolver, on_event: Callable[[dict, Any], An
         from . import idempotency
 
         idempotency.register_context(context)
-        response = _unsupported_media_type(event) or app.resolve(event, context)
+        response = _unsupported_media_type(event) or _not_utf8(event) or app.resolve(event, context)
         request_id = (event.get("requestContext") or {}).get("requestId")
         if request_id:
             response.setdefault("headers", {})["X-Correlation-Id"] = request_id
@@ -110,6 +110,23 @@ def make_handler(app: APIGatewayRestResolver, on_event: Callable[[dict, Any], An
     return handler
 
 
+def _not_utf8(event: dict) -> dict | None:
+    """A JSON body is UTF-8 text (RFC 8259). Bytes that are not (API Gateway hands them over in base64)
+    are refused with 400 before any parser meets them; a UTF-8 body sent in base64 is decoded here."""
+    if not event.get("isBase64Encoded") or not event.get("body"):
+        return None
+    import base64
+    import binascii
+
+    try:
+        event["body"] = base64.b64decode(event["body"], validate=True).decode("utf-8")
+        event["isBase64Encoded"] = False
+        return None
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        response = problems.problem(400, "MALFORMED_JSON", "The request body is not UTF-8 JSON.", field="body")
+        return {"statusCode": 400, "headers": response.headers, "body": response.body, "isBase64Encoded": False}
+
+
 def _unsupported_media_type(event: dict) -> dict | None:
     """Bodies are JSON: anything else is refused with 415 before validation guesses at it."""
     if not event.get("body"):
@@ -123,40 +140,87 @@ def _unsupported_media_type(event: dict) -> dict | None:
     return {"statusCode": 415, "headers": response.headers, "body": response.body, "isBase64Encoded": False}
 
 
-# sub -> (principal, expires at). A person is cached for the container's life (a sub never changes
-# kind); a technical credential for a minute, so that a revoked one stops acting soon after.
-_principals: dict[str, tuple[str, float]] = {}
-TECHNICAL_CACHE_SECONDS = 60.0
+# Where a manager without a second factor may still go when the platform requires one: reading
+# their profile and enrolling it.
+MFA_FREE_PATHS = frozenset({"/v1/me", "/v1/me/mfa", "/v1/me/mfa/verify"})
+MANAGER_CACHE_SECONDS = 60.0
+_managers: dict[str, tuple[bool, float]] = {}  # sub -> (manages a structure, until)
+
+
+def claims_of(app: APIGatewayRestResolver) -> dict[str, str]:
+    context = app.current_event.raw_event.get("requestContext") or {}
+    return (context.get("authorizer") or {}).get("claims") or {}
 
 
 def caller(app: APIGatewayRestResolver) -> str:
     """Who acts: the authenticated user (``sub`` from API Gateway's Cognito authorizer), or the
-    technical account a machine credential acts as."""
-    context = app.current_event.raw_event.get("requestContext") or {}
-    claims = (context.get("authorizer") or {}).get("claims") or {}
-    sub = claims.get("sub")
+    technical account a machine credential acts as.
+
+    The account is read on every request (one read): a revoked technical credential, or a user an
+    operator disabled, is refused at once, not when its token expires. A manager without a second
+    factor is refused (outside ``MFA_FREE_PATHS``) while the platform requires one for managers."""
+    sub = claims_of(app).get("sub")
     if not sub:
         raise Unauthenticated("A bearer token is required.", code="UNAUTHENTICATED", field="Authorization")
-    return principal_of(sub)
-
-
-def principal_of(sub: str) -> str:
-    """The principal a token's ``sub`` acts as (itself, or the technical account of a credential)."""
-    import time
-
-    cached = _principals.get(sub)
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
     from ..repositories.structures import UserRepository
 
     user = UserRepository().get(sub)
-    if user is None:
-        return sub  # not cached: the record may not be visible yet, or was revoked
-    principal, ttl = (user.acts_as, TECHNICAL_CACHE_SECONDS) if user.acts_as else (sub, float("inf"))
-    if len(_principals) >= 10_000:
-        _principals.clear()
-    _principals[sub] = (principal, time.monotonic() + ttl)
-    return principal
+    if user is None or user.disabled:
+        raise Unauthenticated("This token's account was revoked or disabled.", code="TOKEN_REVOKED",
+                              field="Authorization")
+    if user.acts_as:
+        return user.acts_as
+    if not user.mfa_enabled and app.current_event.path not in MFA_FREE_PATHS and _mfa_required() and _manages(sub):
+        raise Forbidden("A structure's manager signs in with a second factor: enrol one (POST /v1/me/mfa) first.",
+                        code="MFA_ENROLMENT_REQUIRED", field="Authorization")
+    return sub
+
+
+def _mfa_required() -> bool:
+    """The platform setting (operators, PUT /v1/admin/settings), else the deployment's default."""
+    from ..repositories.security import PlatformSettings
+
+    value = PlatformSettings().get().get("mfa_required_for_managers")
+    if value is None:
+        value = os.environ.get("MFA_REQUIRED_FOR_MANAGERS", "false").lower() == "true"
+    return bool(value)
+
+
+def _manages(sub: str) -> bool:
+    import time
+
+    cached = _managers.get(sub)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    from ..domain.models import AttachmentStatus, Role
+    from ..repositories.structures import StructureRepository
+
+    items = StructureRepository().list_user_attachments(sub).items
+    manages = any(i.get("status") == AttachmentStatus.VALIDEE.value and
+                  i.get("role") in (Role.PRIMARY_MANAGER.value, Role.SECONDARY_MANAGER.value) for i in items)
+    if len(_managers) >= 10_000:
+        _managers.clear()
+    _managers[sub] = (manages, time.monotonic() + MANAGER_CACHE_SECONDS)
+    return manages
+
+
+OPERATORS_GROUP = "operators"
+
+
+def operator(app: APIGatewayRestResolver) -> str:
+    """The operator who acts (a member of the user pool's ``operators`` group), or 403 for anyone else.
+    API Gateway passes the token's groups as one string ("operators" or "a,b"; "[a, b]" elsewhere)."""
+    user_id = caller(app)
+    groups = claims_of(app).get("cognito:groups") or ""
+    if OPERATORS_GROUP not in {g.strip(" []'\"") for g in groups.replace(",", " ").split()}:
+        raise Forbidden("Reserved to the platform's operators.", code="OPERATOR_REQUIRED")
+    return user_id
+
+
+def bearer_token(app: APIGatewayRestResolver) -> str:
+    """The caller's access token as sent (for identity-provider calls made on its behalf)."""
+    raw = app.current_event.headers.get("authorization") or app.current_event.headers.get("Authorization") or ""
+    return raw.removeprefix("Bearer ").strip()
 
 
 def expected_version(app: APIGatewayRestResolver) -> int:

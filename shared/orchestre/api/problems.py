@@ -21,6 +21,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.PreconditionRequired: 428,
     errors.PreconditionFailed: 412,
+    errors.TooManyRequests: 429,
 }
 
 
@@ -55,6 +56,8 @@ def problem(
 def from_domain(exc: errors.DomainError, correlation_id: str | None = None) -> Response:
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     headers = {"WWW-Authenticate": 'Bearer realm="orchestre"'} if status == 401 else None
+    if status == 429 and "retry_after_seconds" in exc.extra:
+        headers = {"Retry-After": str(exc.extra["retry_after_seconds"])}
     return problem(status, exc.code, exc.detail, field=exc.field, correlation_id=correlation_id, headers=headers,
                    **exc.extra)
 

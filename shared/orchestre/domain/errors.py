@@ -47,3 +47,9 @@ class PreconditionRequired(DomainError):
 
 class PreconditionFailed(DomainError):
     code = "VERSION_MISMATCH"
+
+
+class TooManyRequests(DomainError):
+    """Refused for now: ``retry_at`` / ``retry_after_seconds`` say when to try again."""
+
+    code = "TOO_MANY_REQUESTS"

@@ -33,6 +33,7 @@ class Role(StrEnum):
     PLATFORM = "PLATFORM"
     RECIPIENT = "RECIPIENT"  # the buyer's users
     SUPPLIER = "SUPPLIER"  # the seller's users
+    OPERATOR = "OPERATOR"  # the platform's support team (/v1/admin)
 
 
 LIFECYCLE_CODES: dict[Status, int | None] = {
@@ -98,6 +99,8 @@ TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
     (Status.A_RECYCLER, Role.SUPPLIER): (Move(Status.DEPOSEE, route="recycle"), Move(Status.ABANDONNEE)),
     # parked after routing failed: the supplier sends it again (to the same or another recipient) or abandons it
     (Status.EN_ERREUR, Role.SUPPLIER): (Move(Status.DEPOSEE, route="recycle"), Move(Status.ABANDONNEE)),
+    # or an operator, once the cause is fixed, routes it again as it is (POST /v1/admin/invoices/{id}/resend)
+    (Status.EN_ERREUR, Role.OPERATOR): (Move(Status.DEPOSEE, route="resend"),),
 }
 
 # Statuses during which the payment-delay clock runs (it stops while SUSPENDUE, ends at payment).

@@ -96,6 +96,8 @@ class Structure(Record):
     billing: BillingParameters = Field(default_factory=BillingParameters)
     spaces: list[Space] = Field(default_factory=list)
     payment_delay_days: int = 30  # legal payment delay of a public buyer (50 for public hospitals)
+    # set by operators: the structure came from Chorus Portail Pro, the former justice portal
+    migrated_from_chorus_portail_pro: bool = False
     status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
     version: int = 1
     created_at: str
@@ -195,6 +197,8 @@ class User(Record):
     created_at: str
     # A technical account's credential is a user that acts as the account (its attachments are the account's).
     acts_as: str | None = None
+    mfa_enabled: bool = False  # a second factor (TOTP) is required at sign-in
+    disabled: bool = False  # by an operator: every token of the user is refused at once
 
 
 class CredentialSlot(StrEnum):

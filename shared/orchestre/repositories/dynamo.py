@@ -135,6 +135,22 @@ class Table:
                 raise ConditionFailed(0, from_av(old) if old else None) from None
             raise
 
+    def delete(self, pk: str, sk: str) -> None:
+        self._client.delete_item(TableName=self.name, Key=to_av({"PK": pk, "SK": sk}))
+
+    def batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The items of these keys that exist (BatchGetItem, 100 at a time; unprocessed keys retried)."""
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request = {self.name: {"Keys": [to_av({"PK": pk, "SK": sk}) for pk, sk in keys[start:start + 100]]}}
+            for _ in range(8):
+                answer = self._client.batch_get_item(RequestItems=request)
+                out += [from_av(i) for i in answer.get("Responses", {}).get(self.name, [])]
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return out
+
     def transact(self, operations: list[dict[str, Any]]) -> None:
         """Run operations made by ``put_op`` / ``update_op`` / ``check_op`` atomically."""
         items = []

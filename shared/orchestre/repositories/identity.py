@@ -20,6 +20,14 @@ class Tokens:
     expires_in: int
 
 
+@dataclass
+class Challenge:
+    """The password was right; the sign-in goes on with a second factor (``SOFTWARE_TOKEN_MFA``)."""
+
+    name: str
+    session: str
+
+
 def _code(exc: ClientError) -> str:
     return exc.response["Error"]["Code"]
 
@@ -101,7 +109,7 @@ class IdentityProvider:
             if _code(exc) != "UserNotFoundException":
                 raise
 
-    def authenticate(self, email: str, password: str) -> Tokens:
+    def authenticate(self, email: str, password: str) -> Tokens | Challenge:
         try:
             out = self._client.initiate_auth(
                 ClientId=self.client_id,
@@ -116,7 +124,80 @@ class IdentityProvider:
             if _code(exc) == "PasswordResetRequiredException":
                 raise Forbidden("The password must be reset.", code="PASSWORD_RESET_REQUIRED") from None
             raise
+        return self._result(out)
+
+    @staticmethod
+    def _result(out: dict) -> Tokens | Challenge:
         result = out.get("AuthenticationResult")
-        if not result:  # a challenge (new password, MFA): not supported on this route
-            raise Forbidden(f"Authentication challenge {out.get('ChallengeName')} required.", code="AUTH_CHALLENGE")
-        return Tokens(result["AccessToken"], result["IdToken"], result.get("RefreshToken"), result["ExpiresIn"])
+        if result:
+            return Tokens(result["AccessToken"], result["IdToken"], result.get("RefreshToken"), result["ExpiresIn"])
+        if out.get("ChallengeName") == "SOFTWARE_TOKEN_MFA":
+            return Challenge("SOFTWARE_TOKEN_MFA", out["Session"])
+        # another challenge (a new password required...): not offered by this platform
+        raise Forbidden(f"Authentication challenge {out.get('ChallengeName')} required.", code="AUTH_CHALLENGE")
+
+    def answer_totp(self, email: str, session: str, code: str) -> Tokens:
+        """The second step of a sign-in: the authenticator's code for the session of the first."""
+        try:
+            out = self._client.respond_to_auth_challenge(
+                ClientId=self.client_id, ChallengeName="SOFTWARE_TOKEN_MFA", Session=session,
+                ChallengeResponses={"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": code})
+        except ClientError as exc:
+            if _code(exc) in ("CodeMismatchException", "ExpiredCodeException"):
+                raise Unauthenticated("The code is not the authenticator's current one.", code="INVALID_MFA_CODE",
+                                      field="code") from None
+            if _code(exc) in ("NotAuthorizedException", "ResourceNotFoundException", "InvalidParameterException"):
+                raise Unauthenticated("This sign-in session expired or is unknown: sign in again.",
+                                      code="MFA_SESSION_EXPIRED", field="session") from None
+            raise
+        result = self._result(out)
+        if not isinstance(result, Tokens):
+            raise Forbidden("The sign-in needs another step.", code="AUTH_CHALLENGE")
+        return result
+
+    def user_id(self, email: str) -> str | None:
+        """The identity provider's id (sub) of the account with this email, if any."""
+        try:
+            out = self._client.admin_get_user(UserPoolId=self.pool_id, Username=email)
+        except ClientError as exc:
+            if _code(exc) == "UserNotFoundException":
+                return None
+            raise
+        attrs = {a["Name"]: a["Value"] for a in out.get("UserAttributes", [])}
+        return attrs.get("sub") or out["Username"]
+
+    # -- second factor (TOTP software token) -------------------------------------------
+
+    def start_totp(self, access_token: str) -> str:
+        """A new TOTP secret for the signed-in user (base32), to be confirmed by a code."""
+        try:
+            return self._client.associate_software_token(AccessToken=access_token)["SecretCode"]
+        except ClientError as exc:
+            if _code(exc) == "NotAuthorizedException":
+                raise Unauthenticated("The access token is no longer valid.", code="UNAUTHENTICATED") from None
+            raise
+
+    def confirm_totp(self, access_token: str, code: str) -> None:
+        """Check the code with the identity provider and make TOTP the user's second factor."""
+        try:
+            out = self._client.verify_software_token(AccessToken=access_token, UserCode=code,
+                                                     FriendlyDeviceName="authenticator")
+        except ClientError as exc:
+            if _code(exc) in ("CodeMismatchException", "EnableSoftwareTokenMFAException"):
+                raise InvalidInput("The code is not the authenticator's current one.", code="INVALID_MFA_CODE",
+                                   field="code") from None
+            raise
+        if out.get("Status", "SUCCESS") != "SUCCESS":
+            raise InvalidInput("The code was not accepted.", code="INVALID_MFA_CODE", field="code")
+        self._client.set_user_mfa_preference(AccessToken=access_token, SoftwareTokenMfaSettings={
+            "Enabled": True, "PreferredMfa": True})
+
+    # -- operators -----------------------------------------------------------------------
+
+    def disable(self, user_id: str) -> None:
+        """The account can no longer sign in, and its refresh tokens are revoked."""
+        self._client.admin_disable_user(UserPoolId=self.pool_id, Username=user_id)
+        self._client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=user_id)
+
+    def add_to_group(self, email: str, group: str) -> None:
+        self._client.admin_add_user_to_group(UserPoolId=self.pool_id, Username=email, GroupName=group)

@@ -9,8 +9,8 @@
 
 The sparse GSI3 (keys only) holds the invoices whose payment clock runs (``DUE#<due date>`` / id:
 the job reads the last days' partitions to find the invoices that became late), the invoices being
-routed (``ROUTING#<day>`` / ``<since>#<id>``: a sweep restarts the ones that stay there) and
-unfinished flows (``PENDINGFLOW#<day>``).
+routed (``ROUTING#<day>`` / ``<since>#<id>``: a sweep restarts the ones that stay there), the
+parked ones (``PARKED`` / ``<since>#<id>``, for operators) and unfinished flows (``PENDINGFLOW#<day>``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..domain.payment import PaymentClock, due_date
 from .dynamo import ConditionFailed, Page, Table, put_op
 
 ROUTING = frozenset({Status.DEPOSEE.value, Status.EN_COURS_ACHEMINEMENT.value})
+PARKED = "PARKED"
 
 
 def _relative(key: str, base: str) -> str:
@@ -85,6 +86,9 @@ class InvoiceRepository:
             since = routing_since or inv.updated_at  # the same key through the routing: no index rewrite
             item["GSI3PK"] = f"ROUTING#{since[:10]}"
             item["GSI3SK"] = f"{since}#{inv.invoice_id}"
+        elif inv.status == Status.EN_ERREUR.value:  # parked: operators list them (few, rare)
+            item["GSI3PK"] = PARKED
+            item["GSI3SK"] = f"{inv.updated_at}#{inv.invoice_id}"
         return item
 
     @staticmethod
@@ -167,6 +171,12 @@ class InvoiceRepository:
                                                                  (until.isoformat() + "~") if until else None),
                                 filters=filters)
         return [self._load(i) for i in page.items], page.next_token
+
+    def parked(self, limit: int, page_token: str | None) -> tuple[list[Invoice], str | None]:
+        """Invoices parked EN_ERREUR, newest first (the index holds keys: the items are read in one batch)."""
+        page = self.table.query(PARKED, index="GSI3", limit=limit, page_token=page_token, newest_first=True)
+        items = {i["PK"]: i for i in self.table.batch_get([(i["PK"], i["SK"]) for i in page.items])}
+        return [self._load(items[i["PK"]]) for i in page.items if i["PK"] in items], page.next_token
 
     def due_on(self, day: date, limit: int = 100, page_token: str | None = None) -> Page:
         """Invoices whose payment clock runs and falls due on ``day`` (keys only: ``PK`` names the invoice)."""

@@ -297,6 +297,14 @@ class UserRepository:
     def create(self, user: User) -> None:
         self.table.put(self.item(user), "attribute_not_exists(PK)")
 
-    def get(self, user_id: str) -> User | None:
-        item = self.table.get(f"USER#{user_id}", "PROFILE")
+    def get(self, user_id: str, consistent: bool = False) -> User | None:
+        item = self.table.get(f"USER#{user_id}", "PROFILE", consistent=consistent)
         return User.model_validate(item) if item else None
+
+    def set_mfa(self, user_id: str, enabled: bool) -> User:
+        return User.model_validate(self.table.update(f"USER#{user_id}", "PROFILE", "SET mfa_enabled = :e",
+                                                     values={":e": enabled}, condition="attribute_exists(PK)"))
+
+    def disable(self, user_id: str) -> User:
+        return User.model_validate(self.table.update(f"USER#{user_id}", "PROFILE", "SET disabled = :d",
+                                                     values={":d": True}, condition="attribute_exists(PK)"))

@@ -7,10 +7,15 @@ from typing import Annotated
 
 from pydantic import StringConstraints, field_validator
 
-from ..domain.common import Command, now_iso
+from ..domain import security
+from ..domain.common import Command, iso, now, now_iso
+from ..domain.errors import Conflict, InvalidInput, TooManyRequests, Unauthenticated
 from ..domain.models import Email, Name, User
-from ..repositories.identity import IdentityProvider, Tokens
+from ..repositories.identity import Challenge, IdentityProvider, Tokens
+from ..repositories.security import SignInAttempts, TotpSecrets
 from ..repositories.structures import UserRepository
+
+TotpCode = Annotated[str, StringConstraints(min_length=1, max_length=10)]
 
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
 
@@ -44,10 +49,33 @@ class Credentials(Command):
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
+class SecondFactor(Command):
+    """The second step of a sign-in: the session the first step answered, and the authenticator's code."""
+
+    email: Email
+    session: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    code: TotpCode
+
+
+class TotpConfirmation(Command):
+    code: TotpCode
+
+
+def _real_now():
+    """TOTP codes come from the user's authenticator, on real time (like token expiry): not the
+    domain's clock, which the local platform may have moved."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
 class AccountService:
-    def __init__(self, idp: IdentityProvider | None = None, users: UserRepository | None = None):
+    def __init__(self, idp: IdentityProvider | None = None, users: UserRepository | None = None,
+                 attempts: SignInAttempts | None = None, totp: TotpSecrets | None = None):
         self.idp = idp or IdentityProvider()
         self.users = users or UserRepository()
+        self.attempts = attempts or SignInAttempts()
+        self.totp = totp or TotpSecrets()
 
     def sign_up(self, cmd: SignUp) -> tuple[User, bool]:
         """Create the identity and the profile; undo the identity if the profile cannot be written."""
@@ -64,8 +92,76 @@ class AccountService:
     def confirm(self, cmd: Confirm) -> None:
         self.idp.confirm(cmd.email.lower(), cmd.code)
 
-    def token(self, cmd: Credentials) -> Tokens:
-        return self.idp.authenticate(cmd.email.lower(), cmd.password)
+    # -- signing in: password, then the second factor if the user has one; lockout -----------
+
+    def _refuse_if_locked(self, email: str) -> None:
+        attempts = self.attempts.get(email)
+        if attempts.locked(now()):
+            raise _locked(attempts)
+
+    def _failed(self, email: str, error: Exception) -> Exception:
+        """Count a failed sign-in; the one that locks the account says so."""
+        attempts = self.attempts.record_failure(email, now())
+        return _locked(attempts) if attempts.locked(now()) else error
+
+    def token(self, cmd: Credentials) -> Tokens | Challenge:
+        email = cmd.email.lower()
+        self._refuse_if_locked(email)
+        try:
+            result = self.idp.authenticate(email, cmd.password)
+        except Unauthenticated as exc:
+            raise self._failed(email, exc) from None
+        if isinstance(result, Tokens):
+            self.attempts.reset(email)
+        return result  # a Challenge: the second factor decides, and resets
+
+    def second_factor(self, cmd: SecondFactor) -> Tokens:
+        email = cmd.email.lower()
+        self._refuse_if_locked(email)
+        user_id = self.idp.user_id(email)
+        record = self.totp.get(user_id) if user_id else None
+        step = security.totp_matches(record.secret, cmd.code, _real_now()) if record and record.secret else None
+        if step is None:
+            raise self._failed(email, Unauthenticated("The code is not the authenticator's current one.",
+                                                      code="INVALID_MFA_CODE", field="code"))
+        if not self.totp.use(user_id, step):
+            raise self._failed(email, Unauthenticated("This code was used already: wait for the next one.",
+                                                      code="MFA_CODE_REPLAYED", field="code"))
+        tokens = self.idp.answer_totp(email, cmd.session, cmd.code)
+        self.attempts.reset(email)
+        return tokens
+
+    # -- enrolling a second factor -----------------------------------------------------------
+
+    def start_totp(self, user_id: str, access_token: str) -> tuple[str, str]:
+        """(secret, otpauth URI) of a new TOTP secret, active once a code confirms it."""
+        user = self.users.get(user_id)
+        if user is None or user.acts_as:
+            raise InvalidInput("Technical accounts sign in with their credential only.", code="MFA_NOT_FOR_TECHNICAL",
+                               field="Authorization")
+        secret = self.idp.start_totp(access_token)
+        self.totp.start(user_id, secret)
+        return secret, security.otpauth_uri(secret, user.email)
+
+    def confirm_totp(self, user_id: str, access_token: str, cmd: TotpConfirmation) -> User:
+        record = self.totp.get(user_id)
+        if not record.pending_secret:
+            raise Conflict("Start with POST /v1/me/mfa: no secret awaits a code.", code="MFA_NOT_STARTED")
+        step = security.totp_matches(record.pending_secret, cmd.code, _real_now())
+        if step is None:
+            raise InvalidInput("The code is not the authenticator's current one.", code="INVALID_MFA_CODE",
+                               field="code")
+        self.idp.confirm_totp(access_token, cmd.code)
+        if not self.totp.activate(user_id, record.pending_secret, step):
+            raise Conflict("Another enrolment started meanwhile: use its secret.", code="MFA_NOT_STARTED")
+        return self.users.set_mfa(user_id, True)
 
     def profile(self, user_id: str) -> User | None:
         return self.users.get(user_id)
+
+
+def _locked(attempts: security.Attempts) -> TooManyRequests:
+    until = attempts.locked_until
+    wait = max(1, int((until - now()).total_seconds()))
+    return TooManyRequests(f"Too many failed sign-ins: the account is locked until {iso(until)}.",
+                           code="ACCOUNT_LOCKED", field="email", retry_at=iso(until), retry_after_seconds=wait)

@@ -287,6 +287,20 @@ class LifecycleService:
             logger.exception("routing workflow not started; the sweep will", extra={"invoice_id": invoice_id})
         return after
 
+    def resend(self, operator_id: str, invoice_id: str, comment: str | None = None) -> Invoice:
+        """An operator routes a parked invoice again, as it is (the cause was fixed meanwhile)."""
+        inv = self.repo.get(invoice_id, consistent=True) if re.fullmatch(r"[0-9a-f-]{36}", invoice_id or "") else None
+        if inv is None:
+            raise _not_found(invoice_id)
+        lc.check_move(lc.Status(inv.status), {lc.Role.OPERATOR}, lc.Status.DEPOSEE, "resend", None, None)
+        after = self._apply(inv, lc.Status.DEPOSEE, lc.Role.OPERATOR, operator_id, comment=comment,
+                            routing_error=None, details={"resent_by_operator": True})
+        self.start(after.invoice_id)
+        return after
+
+    def parked(self, limit: int, page_token: str | None) -> tuple[list[Invoice], str | None]:
+        return self.repo.parked(limit, page_token)
+
     # -- reading ---------------------------------------------------------------------------
 
     def list(self, user_id: str, side: str, structure_id: str, *, limit: int, page_token: str | None,

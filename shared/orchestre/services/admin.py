@@ -1,0 +1,141 @@
+"""Use cases of the platform's operators (the support team, ops): ``/v1/admin/...`` only.
+
+Operators are the members of the user pool's ``operators`` group (``api.http.operator`` checks it
+on every route). Every change they make is recorded: on the structure's audit trail for a
+structure, in the invoice's history for an invoice, and in the platform's own audit trail.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated, Any
+
+from pydantic import StringConstraints
+
+from ..domain import access
+from ..domain.common import Command, now_iso
+from ..domain.errors import InvalidInput, NotFound
+from ..domain.identifiers import IdentifierType, normalize_identifier
+from ..domain.models import AuditEvent, Structure, User
+from ..repositories.dynamo import Table, put_op
+from ..repositories.identity import IdentityProvider
+from ..repositories.security import PlatformSettings
+from ..repositories.structures import StructureRepository, UserRepository
+from .lifecycle import LifecycleService
+from .structures import StructureService
+
+
+class StructureFlags(Command):
+    migrated_from_chorus_portail_pro: bool | None = None
+
+
+class Settings(Command):
+    mfa_required_for_managers: bool | None = None
+
+
+class Resend(Command):
+    comment: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+
+
+class PlatformAudit:
+    """The operators' actions, newest first: PK ``PLATFORM``, SK ``AUDIT#<at>#<rand>``."""
+
+    def __init__(self, table: Table | None = None):
+        self.table = table or Table()
+
+    def op(self, actor: str, action: str, target: str, **details: Any) -> dict:
+        at = now_iso()
+        return put_op({"PK": "PLATFORM", "SK": f"AUDIT#{at}#{secrets.token_hex(4)}", "type": "AUDIT",
+                       "structure_id": "PLATFORM", "at": at, "actor": actor, "action": action, "target": target,
+                       "details": details})
+
+    def record(self, actor: str, action: str, target: str, **details: Any) -> None:
+        self.table.transact([self.op(actor, action, target, **details)])
+
+    def list(self, limit: int, page_token: str | None) -> tuple[list[AuditEvent], str | None]:
+        page = self.table.query("PLATFORM", begins_with="AUDIT#", limit=limit, page_token=page_token,
+                                newest_first=True)
+        return [AuditEvent.model_validate(i) for i in page.items], page.next_token
+
+
+class AdminService:
+    def __init__(self, structures: StructureRepository | None = None, users: UserRepository | None = None,
+                 idp: IdentityProvider | None = None, lifecycle: LifecycleService | None = None):
+        self.structures = structures or StructureRepository()
+        self.users = users or UserRepository()
+        self.idp = idp or IdentityProvider()
+        self.lifecycle = lifecycle or LifecycleService(structures=self.structures)
+        self.audit = PlatformAudit()
+
+    # -- structures ------------------------------------------------------------------------
+
+    def structure(self, structure_id: str) -> Structure:
+        found = self.structures.get(structure_id)
+        if found is None:
+            raise access.not_found(structure_id)
+        return found
+
+    def find_structure(self, identifier_type: IdentifierType, identifier: str) -> Structure:
+        normalized = normalize_identifier(identifier_type, identifier)
+        found = self.structures.find_by_identifier(identifier_type.value, normalized)
+        if found is None:
+            raise NotFound(f"No structure has {identifier_type.value} {normalized}.", code="STRUCTURE_NOT_FOUND",
+                           field="identifier")
+        return found
+
+    def set_flags(self, operator_id: str, structure_id: str, cmd: StructureFlags, expected_version: int) -> Structure:
+        changes = cmd.model_dump(exclude_unset=True, exclude_none=True)
+        if not changes:
+            raise InvalidInput("Name a flag to set.", code="VALIDATION_ERROR", field="body")
+        before = self.structure(structure_id)
+        after = before.model_copy(update=changes)
+        saved = StructureService(self.structures)._save(operator_id, before, after, expected_version,
+                                                        "OPERATOR_FLAGS_SET", **changes)
+        self.audit.record(operator_id, "STRUCTURE_FLAGS_SET", structure_id, **changes)
+        return saved
+
+    # -- users -----------------------------------------------------------------------------
+
+    def user(self, user_id: str) -> tuple[User, list[dict]]:
+        user = self.users.get(user_id, consistent=True) if re.fullmatch(r"[0-9a-f-]{36}", user_id or "") else None
+        if user is None:
+            raise NotFound(f"User {user_id} not found.", code="USER_NOT_FOUND", field="user_id")
+        attachments = self.structures.list_user_attachments(user_id).items
+        return user, [{k: a.get(k) for k in ("structure_id", "role", "status", "permissions")} for a in attachments]
+
+    def find_user(self, email: str) -> tuple[User, list[dict]]:
+        user_id = self.idp.user_id(email.strip().lower())
+        if user_id is None:
+            raise NotFound("No account has this email.", code="USER_NOT_FOUND", field="email")
+        return self.user(user_id)
+
+    def disable_user(self, operator_id: str, user_id: str) -> User:
+        user, _ = self.user(user_id)
+        if user.acts_as:
+            raise InvalidInput("A technical credential is revoked by its structure's managers.",
+                               code="TECHNICAL_CREDENTIAL", field="user_id")
+        self.idp.disable(user_id)
+        disabled = self.users.disable(user_id)
+        self.audit.record(operator_id, "USER_DISABLED", user_id)
+        return disabled
+
+    # -- invoices --------------------------------------------------------------------------
+
+    def resend(self, operator_id: str, invoice_id: str, cmd: Resend):
+        inv = self.lifecycle.resend(operator_id, invoice_id, cmd.comment)
+        self.audit.record(operator_id, "INVOICE_RESENT", invoice_id)
+        return inv
+
+    # -- settings --------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        return PlatformSettings().get()
+
+    def set_settings(self, operator_id: str, cmd: Settings) -> dict[str, Any]:
+        changes = cmd.model_dump(exclude_unset=True, exclude_none=True)
+        if not changes:
+            raise InvalidInput("Name a setting to change.", code="VALIDATION_ERROR", field="body")
+        saved = PlatformSettings().set(changes, operator_id, now_iso())
+        self.audit.record(operator_id, "SETTINGS_CHANGED", "PLATFORM", **changes)
+        return saved
