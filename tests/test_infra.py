@@ -479,9 +479,16 @@ def _infrastructure(synth, name: str) -> set[tuple[str, str, str]]:
         if q.consumer == name:
             out |= _atoms([{"Effect": "Allow", "Action": [*SQS_CONSUME, "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
                             "Resource": resolve(storage.queues[q.key].queue_arn)}])
+    failure_destination = _atoms([{"Effect": "Allow", "Resource": resolve(storage.event_failures.queue_arn),
+                                   "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]}])
     if any(r.function == name for r in platform.EVENT_RULES):
-        out |= _atoms([{"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-                        "Resource": resolve(storage.event_failures.queue_arn)}])
+        out |= failure_destination
+    for stream in platform.STREAMS:
+        if stream.function == name:  # the stream it reads, and where a batch that keeps failing goes
+            out |= _atoms([{"Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
+                           {"Effect": "Allow", "Resource": resolve(storage.tables[stream.table].table_stream_arn),
+                            "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]}])
+            out |= failure_destination
     return out
 
 
@@ -521,7 +528,7 @@ def test_queue_consumers(synth, resources):
     functions = _functions_by_name(resources)
     mappings = list(_of_type(resources, "AWS::Lambda::EventSourceMapping").values())
     consumed = [q for q in platform.QUEUES if q.consumer]
-    assert len(mappings) == len(consumed)
+    assert len(mappings) == len(consumed) + len(platform.STREAMS)
     for q in consumed:
         queue_id = logical_id(synth.stack.storage.queues[q.key])
         function_id, function_props = functions[q.consumer]
@@ -536,6 +543,25 @@ def test_queue_consumers(synth, resources):
         visibility = resources[queue_id]["Properties"]["VisibilityTimeout"]
         assert visibility == q.visibility_timeout_s
         assert visibility >= 6 * function_props["Timeout"], (q.key, visibility, function_props["Timeout"])
+
+
+def test_stream_consumers(synth, resources):
+    """The outbox: the table's stream, filtered, read in order by its function; a batch that keeps
+    failing is described in the event-failures queue."""
+    functions = _functions_by_name(resources)
+    mappings = [m["Properties"] for m in _of_type(resources, "AWS::Lambda::EventSourceMapping").values()]
+    for stream in platform.STREAMS:
+        table_id = logical_id(synth.stack.storage.tables[stream.table])
+        table = next(t for t in platform.TABLES if t.key == stream.table)
+        assert resources[table_id]["Properties"]["StreamSpecification"] == {"StreamViewType": table.stream}
+        (mapping,) = [m for m in mappings if m["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}]
+        assert mapping["FunctionName"] == {"Ref": functions[stream.function][0]}
+        assert mapping["StartingPosition"] == "TRIM_HORIZON" and mapping["BatchSize"] == stream.batch_size
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["MaximumRetryAttempts"] == stream.max_attempts - 1
+        assert json.loads(mapping["FilterCriteria"]["Filters"][0]["Pattern"]) == stream.filter
+        failures = logical_id(synth.stack.storage.event_failures)
+        assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == _arn(failures)
 
 
 def test_queues_dead_letters_and_alarms(synth, resources):

@@ -523,3 +523,41 @@ def test_an_sqs_subscription_receives_nothing_until_confirmed(api, sides):
     missing = f"http://127.0.0.1:1/123456789012/{'nope' + uuid.uuid4().hex[:6]}"
     r = subscribe(api, sides["supplier_user"], sides["supplier"], channel="SQS", target=missing, events=["ALL"])
     assert r.status == 422 and r.json["code"] == "INVALID_SUBSCRIPTION_TARGET"
+
+
+# -- the outbox: no event lost after a commit --------------------------------------------------
+
+
+def test_an_event_whose_publication_fails_is_delivered_once(api, parties):
+    """The status change commits with its event (the outbox); publishing it fails three times (injected
+    PutEvents failures); the outbox retries from the table's stream: the notification arrives, once."""
+    from test_lifecycle import enter, post_status, wait_status
+
+    buyer, supplier = parties["buyer_user"], parties["supplier"]
+    address = mailbox()
+    owner = parties["owner"]
+    assert subscribe(api, owner, supplier, channel="EMAIL", target=address, events=["SUSPENDUE"]).status == 201
+    iid = enter(api, parties)
+    wait_status(api, buyer.token, iid, "MISE_A_DISPOSITION")
+    assert api.post("/_local/faults", {"events:PutEvents": 3}).json["pending"] == {"events:PutEvents": 3}
+    r = post_status(api, buyer.token, iid, "SUSPENDUE", reason_code="JUSTIF_ABS", comment="PV manquant")
+    assert r.status == 200  # committed, whatever the bus does
+    [email] = wait_emails(address, timeout=30)
+    assert "PV manquant" in email.body
+    assert api.get("/_local/faults").json["pending"] == {}  # the three failures were met, then it passed
+    time.sleep(3)
+    assert len(emails_to(address)) == 1  # not twice
+
+
+def test_a_republished_event_is_not_notified_twice(api, sides):
+    """Consumers are idempotent by event_id: the outbox may publish an event twice (it published,
+    then failed before saying so); the second copy delivers nothing."""
+    address = mailbox()
+    assert subscribe(api, sides["supplier_user"], sides["supplier"], channel="EMAIL", target=address,
+                     events=["REJETEE"]).status == 201
+    detail = {**status_changed(sides, "REJETEE", reason_code="AUTRE"), "event_id": f"{uuid.uuid4()}/x"}
+    publish(detail)
+    wait_emails(address)
+    publish(detail)  # the same event again (another EventBridge id)
+    time.sleep(3)
+    assert len(emails_to(address)) == 1

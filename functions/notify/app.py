@@ -1,11 +1,13 @@
 """Notify: emails and subscribers' SQS messages for invoice status changes and overdue payments.
 
 No HTTP route: EventBridge's rule "status-changed" invokes the function asynchronously with each
-bus event (``detail-type``, ``detail``; docs/events.md). If a delivery fails for a reason that may
-pass, the others are still made, what was sent is logged, and the invocation fails: Lambda
-retries it twice (the deliveries already made are not repeated), then puts the event in the
-event-failures queue (alarmed). Deliveries that can never succeed (a deleted subscriber queue)
-are reported and do not fail the event.
+bus event (``detail-type``, ``detail``; docs/events.md). Idempotent by the event's ``event_id``:
+what was delivered for an event is logged, and a delivery is never made twice (the outbox
+publishes at least once; EventBridge and Lambda deliver at least once). If a delivery fails for a
+reason that may pass, the others are still made, and the invocation fails: Lambda retries it twice
+(the deliveries already made are not repeated), then puts the event in the event-failures queue
+(alarmed). Deliveries that can never succeed (a deleted subscriber queue) are reported and do not
+fail the event.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ def on_bus_event(event: dict, context) -> dict:
     if "detail-type" not in event:
         logger.warning("unexpected event", extra={"keys": sorted(event)})
         return {}
-    key = str(event.get("id") or "")
+    # the event's own id (written with the change it announces): a republished event is the same event
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    key = str(detail.get("event_id") or event.get("id") or "")
     if not key:
         raise ValueError("the bus event has no id")
     try:

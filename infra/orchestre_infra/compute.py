@@ -293,6 +293,9 @@ class Compute(Construct):
         for q in spec.QUEUES:
             if q.consumer is not None:
                 self.event_sources[q.key] = self._consume(q, spec, storage)
+        self.stream_sources: dict[tuple[str, str], event_sources.DynamoEventSource] = {}
+        for stream in getattr(spec, "STREAMS", ()):
+            self.stream_sources[stream.table, stream.function] = self._read_stream(stream, storage)
 
         for machine in spec.STATE_MACHINES:
             self.state_machines[machine.key] = self._state_machine(
@@ -381,6 +384,27 @@ class Compute(Construct):
         if any(s["Resource"] == "*" for s in policy.statements(f, arns)):
             acks["AwsSolutions-IAM5[Resource::*]"] = nag.XRAY_RESOURCE + " " + nag.TASK_TOKENS
         nag.acknowledge_all(role, acks)
+
+    def _read_stream(self, stream: Any, storage: Storage) -> event_sources.DynamoEventSource:
+        """A table's stream read by a function, in order, only the records its filter matches; a failing
+        record is retried with those after it, then the batch is described in the event-failures queue."""
+        if stream.function not in self.functions:
+            raise ValueError(f"stream of {stream.table!r}: {stream.function!r} is not a function of the spec")
+        table = storage.tables.get(stream.table)
+        if table is None or table.table_stream_arn is None:
+            raise ValueError(f"stream of {stream.table!r}: the table has no stream (Table.stream)")
+        source = event_sources.DynamoEventSource(
+            table,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=stream.batch_size,
+            bisect_batch_on_error=False,  # the function reports the first failed record itself
+            report_batch_item_failures=True,
+            retry_attempts=stream.max_attempts - 1,
+            on_failure=event_sources.SqsDlq(storage.event_failures),
+            filters=[lambda_.FilterCriteria.filter(stream.filter)],
+        )
+        self.functions[stream.function].add_event_source(source)  # also grants reading the stream
+        return source
 
     def _consume(self, q: Any, spec: Any, storage: Storage) -> event_sources.SqsEventSource:
         """The queue's consumer invoked with batches; failed records alone go back to the queue."""

@@ -81,6 +81,7 @@ class Storage(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=t.ttl_attribute,
             removal_policy=RemovalPolicy.RETAIN,
+            stream=dynamodb.StreamViewType[t.stream] if getattr(t, "stream", None) else None,
         )
         for index in t.indexes:
             table.add_global_secondary_index(

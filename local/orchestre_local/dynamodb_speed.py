@@ -17,8 +17,8 @@ Patched here, with the same results:
    moto's own code then runs, its table copy made a no-op (``Table`` copies to itself in moto's
    ``copy.deepcopy`` while a guarded transaction runs); if it raises, the copies are put back and
    the items it created are removed. Errors are moto's (same code); the final state is the one
-   moto's table copy gave. Tables with a stream take moto's path unchanged (stream records are
-   state too). Where moto forgets to roll back (an entry holding two operations, a table named by
+   moto's table copy gave. On a table with a stream, the records the transaction appended are
+   taken back too (stream records are state). Where moto forgets to roll back (an entry holding two operations, a table named by
    its ARN), this rolls back too, as DynamoDB does.
 2. Candidates by partition. ``Table.query`` runs moto's code with ``all_items()`` returning only
    the candidates, sorted as moto sorts them: on the base table the items stored under the
@@ -134,16 +134,16 @@ def _transact_write_items(self, original, transact_items, *args, **kwargs):
                 except Exception:  # noqa: S112 - moto fails this operation before it writes
                     continue
                 tables.append(table)
-        if any(t.stream_shard is not None for t in tables):
-            for t in tables:  # moto's path: its table copies must not carry (nor cost) the postings
-                t.__dict__.pop(_ATTR, None)
-            return original(self, transact_items, *args, **kwargs)
+        # stream records are state too: those the cancelled transaction appended are taken back
+        streams = {id(t): (t.stream_shard, len(t.stream_shard.items)) for t in tables if t.stream_shard is not None}
         _local.guarded = True
         try:
             return original(self, transact_items, *args, **kwargs)
         except BaseException:
             for table, key, item in snapshot.values():
                 _put_back(table, key, item)
+            for shard, length in streams.values():
+                del shard.items[length:]
             raise
         finally:
             _local.guarded = False

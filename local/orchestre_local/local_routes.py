@@ -3,7 +3,9 @@
 - ``GET /_local/emails``: the emails the platform sent (moto's SES keeps them), oldest first;
 - ``GET /_local/clock``, ``POST /_local/clock`` ``{"advance": "P8D"}`` or ``{"reset": true}``: the
   domain's clock in every function (``clock.py``);
-- ``POST /_local/schedules/run``: every scheduled job once, at once (``schedules.py``).
+- ``POST /_local/schedules/run``: every scheduled job once, at once (``schedules.py``);
+- ``GET|POST /_local/faults`` ``{"events:PutEvents": 2}``: the next AWS calls of that kind fail
+  (``faults.py``).
 
 Errors are problem+json, like the API's.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import faults
 from .clock import BadDuration, LocalClock
 from .gateway import _problem
 from .schedules import Scheduler
@@ -33,6 +36,7 @@ class LocalRoutes:
             "/_local/emails": {"GET": self.emails},
             "/_local/clock": {"GET": self.read_clock, "POST": self.move_clock},
             "/_local/schedules/run": {"POST": self.run_schedules},
+            "/_local/faults": {"GET": self.read_faults, "POST": self.arm_faults},
         }
 
     def handle(self, method: str, path: str, query: str, body: bytes | None, request_id: str) -> Answer | None:
@@ -80,6 +84,23 @@ class LocalRoutes:
             except BadDuration as exc:
                 return _problem(422, "INVALID_DURATION", str(exc), request_id, field="advance")
         return _json(200, self.clock.view())
+
+    def read_faults(self, _body, _request_id) -> Answer:
+        return _json(200, {"pending": faults.pending(), "supported": list(faults.SUPPORTED)})
+
+    def arm_faults(self, body: bytes | None, request_id: str) -> Answer:
+        try:
+            request = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return _problem(400, "MALFORMED_JSON", "The request body is not valid JSON.", request_id, field="body")
+        if not isinstance(request, dict) or not request or any(
+                k not in faults.SUPPORTED or not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 100
+                for k, v in request.items()):
+            return _problem(422, "VALIDATION_ERROR", f"Send {{operation: count (0-100)}} for {list(faults.SUPPORTED)}.",
+                            request_id, field="body")
+        for operation, count in request.items():
+            faults.arm(operation, count)
+        return self.read_faults(None, request_id)
 
     def run_schedules(self, _body, _request_id) -> Answer:
         ran = self.scheduler.run_all()

@@ -38,6 +38,8 @@ def provision(region: str) -> dict[str, str]:
         }
         if gsis:
             args["GlobalSecondaryIndexes"] = gsis
+        if t.stream:
+            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": t.stream}
         ddb.create_table(**args)
         if t.ttl_attribute:
             ddb.update_time_to_live(TableName=t.local_name,

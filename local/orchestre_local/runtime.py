@@ -97,9 +97,10 @@ class LocalPlatform:
         serialize_dynamodb_writes()
         speed_up_dynamodb()  # transactions and queries in time independent of the table's size
         s3_presigned.install()  # presigned URLs checked as S3 does (signature, expiry)
-        from . import cognito_totp
+        from . import cognito_totp, faults
 
         cognito_totp.install()  # a TOTP secret of each user's own
+        faults.install()  # failures on demand (POST /_local/faults)
         if self.state_dir is not None:
             from .state import track_writes
 
@@ -137,6 +138,10 @@ class LocalPlatform:
 
         self.pollers = [QueuePoller(q, extra[q.env], self.gateway.containers, REGION).start()
                         for q in spec.QUEUES if q.consumer]
+        from .streams import StreamPoller
+
+        self.pollers += [StreamPoller(s, self.gateway.containers, REGION, extra["EVENT_FAILURES_QUEUE_URL"]).start()
+                         for s in spec.STREAMS]
         from .clock import LocalClock
         from .local_routes import LocalRoutes
         from .schedules import Scheduler

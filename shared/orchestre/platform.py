@@ -36,6 +36,21 @@ class Table:
     sk: str | None = None
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str | None = None
+    stream: str | None = None  # DynamoDB Streams view type (NEW_IMAGE...), read by STREAMS consumers
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A table's stream read by a function (a Lambda event source mapping): batches in order per
+    shard, only the records matching ``filter`` (Lambda's event filtering: the others cost nothing),
+    a failed record retried (with those after it) up to ``max_attempts``, then reported to the
+    event-failures queue."""
+
+    table: str  # key of TABLES (with a stream)
+    function: str  # name of FUNCTIONS
+    filter: dict  # a Lambda event filter pattern
+    batch_size: int = 100
+    max_attempts: int = 10
 
 
 @dataclass(frozen=True)
@@ -196,7 +211,8 @@ GSI2 = Index("GSI2", "GSI2PK", "GSI2SK")
 GSI3 = Index("GSI3", "GSI3PK", "GSI3SK", "KEYS_ONLY")
 
 TABLES: tuple[Table, ...] = (
-    Table("main", "TABLE_NAME", "orchestre-main", "PK", "SK", (GSI1, GSI2, GSI3)),
+    # its stream carries the outbox: items inserted with an event (repositories/invoices.outbox)
+    Table("main", "TABLE_NAME", "orchestre-main", "PK", "SK", (GSI1, GSI2, GSI3), stream="NEW_IMAGE"),
     Table("idempotency", "IDEMPOTENCY_TABLE_NAME", "orchestre-idempotency", "id", None, (), "expiration"),
 )
 
@@ -210,6 +226,12 @@ BUCKETS: tuple[Bucket, ...] = (
 QUEUES: tuple[Queue, ...] = (
     # Deposited files to integrate: API flows and EDI drops (S3 notifications).
     Queue("flows", "FLOWS_QUEUE_URL", "orchestre-flows", visibility_timeout_s=360, consumer="deposit", batch_size=5),
+)
+
+# The transactional outbox: an item inserted with an event (event_type, event_detail) is published to
+# the bus by the outbox function. Only those records reach it (the filter); it publishes them in order.
+STREAMS: tuple[Stream, ...] = (
+    Stream("main", "outbox", {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"event_type": {"S": [{"exists": True}]}}}}),
 )
 
 EVENT_RULES: tuple[EventRule, ...] = (
@@ -370,6 +392,13 @@ FUNCTIONS: tuple[Function, ...] = (
             TableAccess("idempotency", read=("notify-deliveries#",), write=("notify-deliveries#",)),  # delivery log
             ServiceAccess(send_email=True, subscriber_queues=True),
         ),
+    ),
+    Function(
+        "outbox",
+        "The transactional outbox: events written with the changes they announce, published to the bus",
+        memory_mb=256,  # a batch of stream records, one PutEvents per 10 events
+        timeout_s=30,
+        access=(ServiceAccess(publish=True),),  # reading the stream: its event source mapping's grant
     ),
     Function(
         "admin",

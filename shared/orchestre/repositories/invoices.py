@@ -15,6 +15,7 @@ parked ones (``PARKED`` / ``<since>#<id>``, for operators) and unfinished flows 
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date
 from decimal import Decimal
@@ -36,6 +37,20 @@ def _relative(key: str, base: str) -> str:
 
 def _absolute(key: str, base: str) -> str:
     return base + key[2:] if key.startswith("~/") else key
+
+
+# (detail-type, detail): a domain event, written with the change it announces
+Event = tuple[str, dict[str, Any]]
+EVENT_TYPE, EVENT_DETAIL = "event_type", "event_detail"
+
+
+def outbox(event: Event, event_id: str) -> dict[str, Any]:
+    """The attributes that make an item the outbox of its event: the ``outbox`` function, fed by the
+    table's stream, publishes every item inserted with them (``platform.STREAMS``). ``event_id`` is
+    stable: consumers are idempotent by it (a retried publication is the same event)."""
+    detail_type, detail = event
+    return {EVENT_TYPE: detail_type, EVENT_DETAIL: json.dumps({**detail, "event_id": event_id}, default=str,
+                                                              separators=(",", ":"))}
 
 
 class DuplicateInvoice(Exception):
@@ -117,13 +132,18 @@ class InvoiceRepository:
         return self.table.query(f"ROUTING#{day}", index="GSI3", limit=limit, page_token=page_token)
 
     @staticmethod
-    def _history_op(entry: HistoryEntry) -> dict:
+    def _history_op(entry: HistoryEntry, event: Event | None = None) -> dict:
+        """The history entry; with ``event``, also the outbox of the change (see ``outbox``)."""
         item = {"PK": f"INV#{entry.invoice_id}", "SK": f"HIST#{entry.at}#{secrets.token_hex(3)}", "type": "HISTORY"}
         item.update(entry.model_dump(mode="json", exclude_none=True))
+        if event is not None:
+            item.update(outbox(event, f"{entry.invoice_id}/{item['SK'].removeprefix('HIST#')}"))
         return put_op(item)
 
-    def create(self, invoice: Invoice, guard_seller: str, history: HistoryEntry | None = None) -> None:
-        """Create the invoice and its (seller, year, number) guard atomically.
+    def create(self, invoice: Invoice, guard_seller: str, history: HistoryEntry | None = None,
+               event: Event | None = None) -> None:
+        """Create the invoice and its (seller, year, number) guard atomically, with its history
+        entry and the event that announces it (the outbox).
 
         The same flow re-run after a crash finds its own guard and is told the invoice exists.
         """
@@ -134,7 +154,7 @@ class InvoiceRepository:
         try:
             self.table.transact([put_op(guard, "attribute_not_exists(PK)"),
                                  put_op(self._item(invoice), "attribute_not_exists(PK)"),
-                                 *([self._history_op(history)] if history else [])])
+                                 *([self._history_op(history, event)] if history else [])])
         except ConditionFailed as exc:
             if exc.index == 0:
                 raise DuplicateInvoice((exc.item or {}).get("invoice_id", "?")) from None
@@ -148,13 +168,13 @@ class InvoiceRepository:
         item = self.table.get(f"INV#{invoice_id}", "INVOICE", consistent=consistent)
         return self._load(item) if item else None
 
-    def transition(self, after: Invoice, before: Invoice, history: HistoryEntry) -> None:
+    def transition(self, after: Invoice, before: Invoice, history: HistoryEntry, event: Event | None = None) -> None:
         """Write ``after`` if the invoice is still at ``before``'s status and version (ConditionFailed
-        otherwise, with the current item), with its history entry, atomically."""
+        otherwise, with the current item), with its history entry and its event, atomically."""
         routing_since = before.updated_at if before.status == Status.DEPOSEE.value else None
         op = put_op(self._item(after, routing_since), "#s = :s AND #v = :v", {"#s": "status", "#v": "version"},
                     {":s": before.status, ":v": before.version})
-        self.table.transact([op, self._history_op(history)])
+        self.table.transact([op, self._history_op(history, event)])
 
     def history(self, invoice_id: str, limit: int, page_token: str | None) -> tuple[list[HistoryEntry], str | None]:
         page = self.table.query(f"INV#{invoice_id}", begins_with="HIST#", limit=limit, page_token=page_token)

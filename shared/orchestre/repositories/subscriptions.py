@@ -10,8 +10,8 @@ Items of the main table:
 A subscription is created or deleted in one transaction with the structure's counter (the
 limit holds under concurrent requests) and its audit event.
 
-The delivery log (idempotency table, expiring after a day) remembers, for an event whose
-notification partly failed, the deliveries that succeeded, so that a retry does not repeat them.
+The delivery log (idempotency table, expiring after a day) remembers the deliveries made for an
+event, so that a retry or a republication of the same event does not repeat them.
 """
 
 from __future__ import annotations
@@ -163,7 +163,9 @@ class Channels:
 
 
 class DeliveryLog:
-    """Deliveries already made for an event, kept a day (only when part of a notification failed)."""
+    """Deliveries already made for an event (by its event_id), kept a day: a second delivery of the same
+    event (a retry, a republication by the outbox) does not make them again. (Two copies of an event
+    handled at the same instant could both deliver: EventBridge's duplicates are rare and apart.)"""
 
     TTL_SECONDS = 24 * 3600
 

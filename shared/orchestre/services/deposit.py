@@ -34,7 +34,6 @@ from ..domain.invoices import (
 from ..domain.models import Structure
 from ..repositories.documents import DocumentStore, TooLarge
 from ..repositories.dynamo import all_items
-from ..repositories.events import EventPublisher
 from ..repositories.invoices import DuplicateInvoice, FlowRepository, InvoiceRepository
 from ..repositories.queues import WorkQueue
 from ..repositories.structures import StructureRepository
@@ -78,14 +77,13 @@ class DepositResult:
 class DepositService:
     def __init__(self, structures: StructureRepository | None = None, invoices: InvoiceRepository | None = None,
                  flows: FlowRepository | None = None, documents: DocumentStore | None = None,
-                 exchange: DocumentStore | None = None, events: EventPublisher | None = None,
-                 queue: WorkQueue | None = None, validator: Callable | None = None):
+                 exchange: DocumentStore | None = None, queue: WorkQueue | None = None,
+                 validator: Callable | None = None):
         self.structures = structures or StructureRepository()
         self.invoices = invoices or InvoiceRepository()
         self.flows = flows or FlowRepository()
         self.documents = documents or DocumentStore()
         self.exchange = exchange or DocumentStore("EXCHANGE_BUCKET")
-        self.events = events or EventPublisher()
         self.queue = queue or WorkQueue("FLOWS_QUEUE_URL")
         self._validator = validator
 
@@ -283,11 +281,8 @@ class DepositService:
         existing = self.invoices.find_number(ctx.seller.structure_id, doc.issue_date.year, doc.number)
         if existing and existing != invoice_id:
             return DepositResult(None, [rules.duplicate(doc.number, doc.issue_date.year, existing)])
-        if existing == invoice_id:  # this very deposit, re-run after a crash: its event may be lost
-            invoice = self.invoices.get(invoice_id)
-            if invoice is not None:
-                self.events.publish("InvoiceDeposited", deposited_event(invoice))
-            return DepositResult(invoice)
+        if existing == invoice_id:  # this very deposit, re-run after a crash: it was written with its event
+            return DepositResult(self.invoices.get(invoice_id))
         base = f"invoices/{invoice_id}"
         if xml_is_original and files.original_key:  # a CII / UBL file: the original is the XML
             files = files.model_copy(update={"xml_key": files.original_key})
@@ -315,21 +310,19 @@ class DepositService:
         )
         history = HistoryEntry(invoice_id=invoice_id, at=at, status="DEPOSEE", lifecycle_code=200,
                                actor_role="SUPPLIER", actor_id=depositor_id, details={"channel": channel.value})
-        try:
-            self.invoices.create(invoice, ctx.seller.structure_id, history)
+        try:  # with its history entry and its InvoiceDeposited event (the outbox), in one transaction
+            self.invoices.create(invoice, ctx.seller.structure_id, history, ("InvoiceDeposited", deposited_event(invoice)))
         except DuplicateInvoice as dup:  # lost a race with another deposit of the same number
             if dup.invoice_id != invoice_id:
                 return DepositResult(None, [rules.duplicate(doc.number, doc.issue_date.year, dup.invoice_id)])
-        # After the transaction: a failure here is retried (the flow's message, the client's
-        # Idempotency-Key), and the re-run finds its own invoice and publishes again.
-        self.events.publish("InvoiceDeposited", deposited_event(invoice))
         return DepositResult(invoice)
 
 
 def deposited_event(invoice: Invoice) -> dict:
     return {
         "version": "1", "invoice_id": invoice.invoice_id, "number": invoice.number, "status": invoice.status,
-        "lifecycle_code": 200, "supplier_structure_id": invoice.supplier_structure_id,
+        "lifecycle_code": 200, "document_type": invoice.document_type, "informational": invoice.informational,
+        "supplier_structure_id": invoice.supplier_structure_id,
         "buyer_structure_id": invoice.buyer_structure_id, "service_code": invoice.service_code,
         "amount_with_vat": str(invoice.amount_with_vat), "currency": invoice.currency, "channel": invoice.channel.value,
         "deposited_at": invoice.deposited_at,

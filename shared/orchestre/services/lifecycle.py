@@ -2,7 +2,8 @@
 reading, the payment clock, revenue orders.
 
 Every status change is one conditional write (status and version as read) with its history
-entry, then one ``InvoiceStatusChanged`` event.
+entry, which is also the outbox of its ``InvoiceStatusChanged`` event (published from the table's
+stream by the outbox function): a committed change always gets its event, and only then.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from ..domain import deposit as rules
 from ..domain import lifecycle as lc
 from ..domain import payment
 from ..domain.common import Command, iso, new_id, now, now_iso, today
-from ..domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from ..domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..domain.invoices import AttachmentInput, Channel, HistoryEntry, Invoice
 from ..domain.models import Permission, Space, Structure
 from ..repositories import aws
 from ..repositories.documents import DocumentStore
 from ..repositories.dynamo import ConditionFailed, all_items
-from ..repositories.events import EventPublisher
 from ..repositories.invoices import InvoiceRepository
 from ..repositories.structures import StructureRepository
 
@@ -76,10 +76,9 @@ def _not_found(invoice_id: str) -> NotFound:
 
 class LifecycleService:
     def __init__(self, repo: InvoiceRepository | None = None, structures: StructureRepository | None = None,
-                 events: EventPublisher | None = None, documents: DocumentStore | None = None):
+                 documents: DocumentStore | None = None):
         self.repo = repo or InvoiceRepository()
         self.structures = structures or StructureRepository()
-        self.events = events or EventPublisher()
         self.documents = documents or DocumentStore()
 
     # -- the workflow ----------------------------------------------------------------------
@@ -99,23 +98,11 @@ class LifecycleService:
         inv = self.repo.get(invoice_id, consistent=True)
         if inv is None:
             raise LookupError(f"invoice {invoice_id} not found")
-        if inv.status == to.value:  # a retried task: the write was done, its event may not have been
-            self._publish(inv, None)
+        if inv.status == to.value:  # a retried task: the write was done, with its event (the outbox)
             return inv
         if not any(m.to is to for m in lc.moves(lc.Status(inv.status), {lc.Role.PLATFORM})):
             return inv  # moved on meanwhile (a duplicate execution, a recycle): nothing to do
         return self._apply(inv, to, lc.Role.PLATFORM, None, **changes)
-
-    def _publish(self, inv: Invoice, entry: HistoryEntry | None) -> None:
-        """After the write: a failure is logged and counted, not raised (the change is made; an outbox
-        on the table's stream would make delivery certain: see the closing notes)."""
-        try:
-            self.events.publish("InvoiceStatusChanged", status_event(inv, entry))
-        except Exception:  # noqa: BLE001
-            from ..api.http import logger, metrics
-
-            logger.exception("status event not published", extra={"invoice_id": inv.invoice_id})
-            metrics.add_metric(name="EventPublishFailures", unit="Count", value=1)
 
     def route(self, invoice_id: str) -> Invoice:
         inv = self.repo.get(invoice_id, consistent=True)
@@ -188,6 +175,14 @@ class LifecycleService:
             raise _not_found(invoice_id)  # 404, not 403: ids are not confirmed to strangers
         return inv, read, act
 
+    def load_to_act(self, user_id: str, invoice_id: str) -> tuple[Invoice, set[lc.Role]]:
+        """The invoice and the roles the user may act in; 403 for a reader with CONSULTATION only."""
+        inv, _, act = self.load(user_id, invoice_id)
+        if not act:
+            raise Forbidden("MODIFICATION on the invoice's space is required to act on it.",
+                            code="SPACE_PERMISSION_REQUIRED", field="space")
+        return inv, act
+
     def next_statuses(self, user_id: str, invoice_id: str) -> tuple[Invoice, list[lc.Move]]:
         inv, _, act = self.load(user_id, invoice_id)
         return inv, lc.moves(lc.Status(inv.status), act)
@@ -217,18 +212,17 @@ class LifecycleService:
                              lifecycle_code=lc.LIFECYCLE_CODES.get(to), actor_role=role.value, actor_id=actor,
                              reason_code=reason_code, comment=comment, mandate_number=mandate_number,
                              details=details or {})
-        try:
-            self.repo.transition(after, inv, entry)
+        try:  # the change, its history entry and its event, in one transaction (no event is lost)
+            self.repo.transition(after, inv, entry, ("InvoiceStatusChanged", status_event(after, entry)))
         except ConditionFailed as exc:
             current = (exc.item or {}).get("status", "?")
             raise Conflict(f"The invoice changed meanwhile (now {current}); read it again.",
                            code="CONCURRENT_UPDATE", current_status=current) from None
-        self._publish(after, entry)
         return after
 
     def set_status(self, user_id: str, invoice_id: str, cmd: SetStatus, expected_version: int | None = None) -> Invoice:
         """``expected_version`` (If-Match, optional): the version the user decided on."""
-        inv, _, act = self.load(user_id, invoice_id)
+        inv, act = self.load_to_act(user_id, invoice_id)
         if expected_version is not None and expected_version != inv.version:
             raise PreconditionFailed(f"The invoice is at version {inv.version} ({inv.status}); read it again.",
                                      code="VERSION_MISMATCH", field="If-Match", current_version=inv.version,
@@ -242,7 +236,7 @@ class LifecycleService:
     def complete(self, user_id: str, invoice_id: str, cmd: Complete) -> Invoice:
         from .deposit import check_file_name, decode_base64
 
-        inv, _, act = self.load(user_id, invoice_id)
+        inv, act = self.load_to_act(user_id, invoice_id)
         lc.check_move(lc.Status(inv.status), act, lc.Status.COMPLETEE, "complete", None, None)
         keys = dict(inv.files.attachment_keys)
         for a in cmd.attachments:
@@ -260,7 +254,7 @@ class LifecycleService:
         """A_RECYCLER -> DEPOSEE to another recipient / service / EJ, same number; routed again."""
         from .deposit import DepositService
 
-        inv, _, act = self.load(user_id, invoice_id)
+        inv, act = self.load_to_act(user_id, invoice_id)
         lc.check_move(lc.Status(inv.status), act, lc.Status.DEPOSEE, "recycle", None, None)
         recipient = re.sub(r"\s+", "", cmd.recipient_identifier)
         # the seller's side was checked at deposit and the caller acts for it (above): only the
@@ -365,12 +359,12 @@ class LifecycleService:
                 detail = status_event(flagged_inv, None)
                 detail.update(days_late=v.days_late, late_interest=str(v.late_interest),
                               fixed_indemnity=str(v.fixed_indemnity))
-                self.events.publish("InvoiceOverdue", detail)  # first: a lost flag repeats, a lost event would not
-                try:
+                try:  # the flag, its history entry and the InvoiceOverdue event, together
                     self.repo.transition(flagged_inv, inv, HistoryEntry(
                         invoice_id=inv.invoice_id, at=now_iso(), status=inv.status, previous_status=inv.status,
                         lifecycle_code=lc.LIFECYCLE_CODES.get(lc.Status(inv.status)), actor_role="PLATFORM",
-                        comment=f"Payment overdue by {v.days_late} day(s)", details={"overdue": True}))
+                        comment=f"Payment overdue by {v.days_late} day(s)", details={"overdue": True}),
+                        ("InvoiceOverdue", detail))
                 except ConditionFailed:
                     continue  # changed meanwhile (paid?): the next run decides
                 flagged += 1
@@ -421,20 +415,16 @@ class LifecycleService:
         )
         from ..repositories.invoices import DuplicateInvoice
 
+        from .deposit import deposited_event
+
         try:
             self.repo.create(inv, issuer.structure_id, HistoryEntry(
                 invoice_id=invoice_id, at=at, status="DEPOSEE", lifecycle_code=200, actor_role="SUPPLIER",
-                actor_id=user_id, comment=cmd.subject, details={"kind": cmd.kind}))
+                actor_id=user_id, comment=cmd.subject, details={"kind": cmd.kind}),
+                ("InvoiceDeposited", deposited_event(inv)))
         except DuplicateInvoice as dup:
             raise Conflict(f"Revenue order {cmd.number} of {cmd.issue_date.year} exists ({dup.invoice_id}).",
                            code="DOUBLON", field="number") from None
-        self.events.publish("InvoiceDeposited", {"version": "1", "invoice_id": invoice_id, "number": cmd.number,
-                                                 "status": "DEPOSEE", "lifecycle_code": 200,
-                                                 "document_type": "REVENUE_ORDER", "informational": True,
-                                                 "supplier_structure_id": issuer.structure_id,
-                                                 "buyer_structure_id": buyer.structure_id, "service_code": None,
-                                                 "amount_with_vat": str(cmd.amount), "currency": cmd.currency,
-                                                 "channel": "PORTAL", "deposited_at": at})
         return inv
 
 

@@ -327,7 +327,7 @@ class Notifier:
             return outcome
         parties, names = self._parties(detail)
         deliveries = plan(name, parties)
-        # an asynchronous invocation does not say whether it is a retry: the delivery log is read
+        # an event may come more than once (a retry, a republication): the delivery log is read
         done = self.log.delivered(event_key) if deliveries else set()
         reserved = _platform_queue_urls()
         failed: list[tuple[Delivery, Exception]] = []
@@ -344,8 +344,10 @@ class Notifier:
                 outcome.undeliverable.append((d, exc.code))
             except Exception as exc:  # noqa: BLE001 - retried with the event; the others go on
                 failed.append((d, exc))
+        made = [d.key for d in outcome.sent] + [d.key for d, _ in outcome.undeliverable]
+        if made:  # a second delivery of this event (a republication, a retry) makes none of them again
+            self.log.record(event_key, made)
         if failed:
-            self.log.record(event_key, [d.key for d in outcome.sent] + [d.key for d, _ in outcome.undeliverable])
             raise NotificationFailed("; ".join(f"{d.channel.value} {d.subscription_id or 'default'}: "
                                                f"{type(e).__name__}: {e}" for d, e in failed)) from failed[0][1]
         return outcome
