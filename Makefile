@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 .PHONY: install run reset test fuzz synth cdk-app layers openapi bench clean
 
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/validation.txt constraints.txt
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/validation.txt requirements/pdf.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -r requirements/dev.txt -c constraints.txt
 	@# The project's own folders on the venv's path (no build step): shared/ (the layer), local/, infra/, the root.
@@ -40,7 +40,7 @@ fuzz: install openapi
 
 ## The Lambda layers of the spec (core: domain + runtime deps; validation: saxonche and the
 ## official artefacts), built for Lambda's Linux with pip: no Docker.
-$(LAYERS)/.built: requirements/runtime.txt requirements/validation.txt constraints.txt $(shell find shared/orchestre -name '*.py')
+$(LAYERS)/.built: requirements/runtime.txt requirements/validation.txt requirements/pdf.txt constraints.txt $(shell find shared/orchestre -name '*.py')
 	$(PY) -m orchestre_local.build layers $(LAYERS)
 	@touch $@
 

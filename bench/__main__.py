@@ -39,6 +39,15 @@ def main() -> int:
     t = time.perf_counter()
     print("== cost per million invoices", flush=True)
     results["cost"] = cost.run(results["aws_calls"])
+    if "works" in results:  # per million monthly cycles; the deadline job per run and per month (hourly)
+        results["cost"]["works_monthly_cycle"] = cost.scenario(results["works"]["monthly_cycle"])
+        job = cost.scenario(results["works"]["deadline_job"])
+        results["cost"]["works_deadline_job_10k_open"] = {
+            "usd_per_run": round(job["usd_per_million"] / 1e6, 6),
+            "usd_per_month_hourly": round(job["usd_per_million"] / 1e6 * 24 * 30, 4), "quantities": job["quantities"]}
+        print(f"  works monthly cycle: {results['cost']['works_monthly_cycle']['usd_per_million']} USD per million; "
+              f"deadline job over 10,000 open pieces: {results['cost']['works_deadline_job_10k_open']['usd_per_month_hourly']}"
+              " USD a month (hourly)", flush=True)
     phases["cost"] = time.perf_counter() - t
     if only == "calls":
         print(json.dumps({"cost": {k: results["cost"][k] for k in ("usd_per_million_invoices", "by_service_usd_per_million")},

@@ -86,6 +86,16 @@ def per_invoice(lifecycle: dict, region_prices: dict, basis: str = "measured") -
     return {"usd": usd, "quantities": quantities, "ses_usd": emails * p["ses_per_1000_emails"] / 1000}
 
 
+def scenario(summary: dict, region: str = "eu-west-3", basis: str = "measured") -> dict:
+    """The cost of one counted scenario (any operation measured like a lifecycle), per million runs."""
+    prices = json.loads(PRICES.read_text())
+    inv = per_invoice(summary, prices["regions"][region], basis)
+    total = sum(inv["usd"].values())
+    return {"usd_per_million": round(total * 1e6, 2),
+            "by_service_usd_per_million": {k: round(v * 1e6, 2) for k, v in inv["usd"].items()},
+            "quantities": inv["quantities"]}
+
+
 def run(aws_calls: dict, region: str = "eu-west-3") -> dict:
     prices = json.loads(PRICES.read_text())
     out: dict = {"price_table": {"file": "bench/prices.json", "date": prices["date"]}, "scenarios": {}}

@@ -409,6 +409,9 @@ def run(latency_runs=200, conc_seconds=3.0, out=sys.stdout, calls_only=False) ->
         for k, v in api.items():
             counts[k]["api_requests"] = v
         print("  AWS calls counted: " + ", ".join(f"{k}={v['total']}" for k, v in counts.items()), file=out, flush=True)
+        from . import works_bench
+
+        results["works"] = works_bench.run(b)
         if calls_only:  # BENCH_ONLY=calls: the counts and the cost, in seconds (for design iterations)
             return results
 

@@ -41,6 +41,20 @@ def markdown(r: dict) -> str:
           f"- Concurrency: errors {sum(v['errors'] for v in conc.values())}, lost "
           f"{sum(v['lost'] for v in conc.values())} (routed == accepted at every level).", ""]
 
+    # capabilities beyond the invoice lifecycle: works contracts
+    if r.get("works"):
+        w, wc = r["works"], c.get("works_monthly_cycle", {})
+        job, jc = w["deadline_job"], c.get("works_deadline_job_10k_open", {})
+        L += ["## Works contracts", "",
+              f"- One monthly cycle (A4 -> A15 -> A19 -> payable -> SERVICE_FAIT, MANDATEE, MISE_EN_PAIEMENT): "
+              f"**{w['monthly_cycle']['total']} AWS calls**, {w['monthly_cycle']['dynamodb_wru']} WRU, "
+              f"**{wc.get('usd_per_million')} USD per million cycles** "
+              f"({', '.join(f'{k} {v}' for k, v in w['monthly_cycle']['by_operation'].items())}).",
+              f"- The hourly deadline job over **{job['open_pieces']} open pieces** (none due): "
+              f"**{job['total']} AWS calls** ({', '.join(f'{k} {v}' for k, v in job['by_operation'].items())}), "
+              f"{job['dynamodb_rru']} RRU, {job['by_operation'].get('dynamodb.Scan', 0)} scans: it reads the due days' "
+              f"partitions of the sparse index only. {jc.get('usd_per_month_hourly')} USD a month.", ""]
+
     # 1. AWS calls
     L += ["## 1. AWS calls per operation", "",
           "Counted on moto's side: every AWS call of the platform, from whichever process, is one HTTP request "

@@ -122,6 +122,23 @@ def _matrix(w: dict) -> dict[tuple[str, str], Case]:
         ("POST", "/v1/revenue-orders"): Case(side="buyer", body={
             "issuer_structure_id": B["structure_id"], "recipient_identifier": B["identifier"], "number": "T-1",
             "issue_date": "2026-11-30", "amount": "10.00", "subject": "x"}),
+        # works: the contract's parties only (the buyer is its MOA, the supplier its holder)
+        ("POST", "/v1/works/contracts"): Case(side="buyer", body={
+            "number": f"W-{uuid.uuid4().hex[:6]}", "title": "t", "moa_structure_id": B["structure_id"],
+            "moe_structure_id": w["moe"]["structure_id"], "holder_structure_id": S["structure_id"]}),
+        ("GET", "/v1/works/contracts"): Case(side="buyer"),
+        ("GET", "/v1/works/contracts/{contract_id}"): Case(side="buyer"),
+        ("POST", "/v1/works/contracts/{contract_id}/pieces"): Case(side="supplier", body={
+            "frame": "A4", "depositor_structure_id": S["structure_id"], "number": f"P-{uuid.uuid4().hex[:6]}",
+            "issue_date": "2026-11-30", "amount_without_vat": "10.00", "vat_amount": "2.00", "amount_with_vat": "12.00",
+            "cumulative_without_vat": "10.00"}),
+        ("GET", "/v1/works/contracts/{contract_id}/pieces"): Case(side="buyer"),
+        ("GET", "/v1/works/contracts/{contract_id}/deadlines"): Case(side="buyer"),
+        ("GET", "/v1/works/pieces/{piece_id}"): Case(side="buyer"),
+        ("GET", "/v1/works/pieces/{piece_id}/history"): Case(side="buyer"),
+        ("GET", "/v1/works/pieces/{piece_id}/next-statuses"): Case(side="buyer"),
+        ("POST", "/v1/works/pieces/{piece_id}/status"): Case(side="buyer", body={
+            "status": "REFUSEE_MOE", "reason_code": "AUTRE"}),
         ("GET", "/v1/admin/structures/{structure_id}"): Case(side="buyer"),
         ("PATCH", "/v1/admin/structures/{structure_id}"): Case(side="buyer", body={
             "migrated_from_chorus_portail_pro": True}, headers=if_match),
@@ -193,17 +210,30 @@ def world(api):
     sub = api.post(f"/v1/structures/{B['structure_id']}/subscriptions",
                    {"channel": "EMAIL", "target": "w@example.fr", "events": ["ALL"]}, token=bm["token"]).json
     tech = api.post(f"/v1/structures/{S['structure_id']}/technical-accounts", {"name": "ERP"}, token=sm["token"]).json
+    # a works contract: the buyer its MOA, the supplier its holder, a third structure its MOE
+    moe_user = user("moe")
+    moe = structure(moe_user, "PRIVATE")
+    for manager, st in ((bm, B), (sm, S), (moe_user, moe)):
+        assert api.put(f"/v1/structures/{st['structure_id']}/spaces/WORKS", {}, token=manager["token"]).status == 200
+    contract = api.post("/v1/works/contracts", {"number": "W-1", "title": "Travaux", "moa_structure_id": B["structure_id"],
+                                                "moe_structure_id": moe["structure_id"],
+                                                "holder_structure_id": S["structure_id"]}, token=bm["token"]).json
+    works_piece = api.post(f"/v1/works/contracts/{contract['contract_id']}/pieces", {
+        "frame": "A4", "depositor_structure_id": S["structure_id"], "number": "A4-1", "issue_date": "2026-11-30",
+        "amount_without_vat": "10.00", "vat_amount": "2.00", "amount_with_vat": "12.00",
+        "cumulative_without_vat": "10.00"}, token=sm["token"]).json
     stranger = user("stranger")
     X = structure(stranger, "PRIVATE")
     xtech = api.post(f"/v1/structures/{X['structure_id']}/technical-accounts", {"name": "ERP"},
                      token=stranger["token"]).json["credential"]
     xtech_token = api.post("/v1/auth/token", {"email": xtech["login"], "password": xtech["password"]}).json
     return {
-        "buyer": B, "supplier": S, "members": members, "invoice_number": number,
+        "buyer": B, "supplier": S, "moe": moe, "members": members, "invoice_number": number,
         "tokens": {"anonymous": None, "stranger": stranger["token"], "technical": xtech_token["access_token"]},
         "params": {"space": "WORKS", "code": "SERV-1", "user_id": pending["user_id"], "flow_id": flow_id,
                    "invoice_id": invoice_id, "name": "pdf", "subscription_id": sub["subscription_id"],
-                   "account_id": tech["account"]["account_id"], "slot": "a"},
+                   "account_id": tech["account"]["account_id"], "slot": "a",
+                   "contract_id": contract["contract_id"], "piece_id": works_piece["piece_id"]},
         "secrets": [B["name"], B["identifier"], S["name"], S["identifier"], number],
     }
 
@@ -224,7 +254,8 @@ def test_every_operation_is_in_the_matrix(world):
 QUERIES = {("GET", "/v1/invoices"): "?role=RECIPIENT&structure_id={buyer}",
            ("GET", "/v1/admin/structures"): "?identifier_type=SIRET&identifier={buyer_identifier}",
            ("GET", "/v1/admin/users"): "?email=someone@example.fr",
-           ("GET", "/v1/directory/structures"): "?q=tenant"}
+           ("GET", "/v1/directory/structures"): "?q=tenant",
+           ("GET", "/v1/works/contracts"): "?role=MOA&structure_id={buyer}"}
 
 
 def _path(world, method, template, side) -> str:

@@ -1031,7 +1031,7 @@ def test_gateway_errors_are_problems(resources):
         assert body["code"] == code and body["correlation_id"] == "$context.requestId"
 
 
-# The function with the most layers (deposit: core + validation) and the first consumed queue.
+# The function with the most layers (deposit: core, pdf, validation) and the first consumed queue.
 HEAVIEST = max(platform.FUNCTIONS, key=lambda f: len(f.layers))
 CONSUMED = next(q for q in platform.QUEUES if q.consumer)
 
@@ -1066,7 +1066,7 @@ def _consumed_with(**changes):
             "unknown queue 'nope'",
         ),
         (
-            {"LAYERS": (*platform.LAYERS, platform.Layer("pdf", "pdf.txt", False))},
+            {"LAYERS": (*platform.LAYERS, platform.Layer("unbuilt", "unbuilt.txt", False))},
             FileNotFoundError,
             "make layers",
         ),
@@ -1088,7 +1088,7 @@ def _consumed_with(**changes):
 def test_spec_errors_fail_the_synthesis(tmp_path, changes, error, match):
     """A spec the deployment would reject (or that cannot work) fails at synthesis, with the reason."""
     spec = _spec_with(**changes)
-    built = [l for l in spec.LAYERS if l.key != "pdf"]  # "pdf": in the spec, not built
+    built = [l for l in spec.LAYERS if l.key != "unbuilt"]  # in the spec, not built
     with pytest.raises(error, match=match):
         build_app(
             layers_dir=_layers_dir(tmp_path / "layers", built),

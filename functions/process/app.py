@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 from orchestre.api.http import caller, create_app, expected_version, json_response, logger, make_handler, metrics
 from orchestre.api.idempotency import run_once
-from orchestre.api.views import IdempotencyKey, IfMatch, Limit, Page, PageToken, replay_headers
+from orchestre.api.views import (IdempotencyKey, IfMatch, Limit, NextStatus, Page, PageToken, next_status_views,
+                                 replay_headers)
 from orchestre.domain import lifecycle as lc
 from orchestre.domain.invoices import HistoryEntry, Invoice
 from orchestre.services.lifecycle import (
@@ -92,14 +93,6 @@ def view(inv: Invoice) -> InvoiceView:
     )
 
 
-class NextStatus(BaseModel):
-    status: str
-    lifecycle_code: int | None
-    endpoint: str
-    needs_reason: bool
-    needs_mandate_number: bool
-
-
 class NextStatuses(BaseModel):
     invoice_id: str
     status: str
@@ -148,10 +141,8 @@ def history(invoice_id: InvoiceId, limit: Limit = 100, page_token: PageToken = N
 @app.get("/v1/invoices/<invoice_id>/next-statuses", tags=[TAG], summary="What the caller may do now")
 def next_statuses(invoice_id: InvoiceId) -> NextStatuses:
     inv, moves = service.next_statuses(caller(app), invoice_id)
-    return NextStatuses(invoice_id=inv.invoice_id, status=inv.status, informational=inv.informational, allowed=[
-        NextStatus(status=m.to.value, lifecycle_code=lc.LIFECYCLE_CODES.get(m.to),
-                   endpoint=f"/v1/invoices/{inv.invoice_id}/{m.route}", needs_reason=m.needs_reason,
-                   needs_mandate_number=m.needs_mandate_number) for m in moves])
+    return NextStatuses(invoice_id=inv.invoice_id, status=inv.status, informational=inv.informational,
+                        allowed=next_status_views(moves, lambda m: f"/v1/invoices/{inv.invoice_id}/{m.route}"))
 
 
 @app.get("/v1/invoices/<invoice_id>/documents/<name>", tags=[TAG],

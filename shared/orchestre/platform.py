@@ -172,6 +172,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("core", "runtime.txt", True),
     # saxonche and the official artefacts weigh ~130 MB: only the functions that validate carry them.
     Layer("validation", "validation.txt", False),
+    # fpdf2 (and Pillow, fontTools): the functions that render PDFs
+    Layer("pdf", "pdf.txt", False),
 )
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ EVENT_RULES: tuple[EventRule, ...] = (
     # each deposited invoice starts its routing workflow
     EventRule("deposited", ("InvoiceDeposited",), state_machine="lifecycle"),
     # status changes and overdue payments: the notify function emails and forwards them to subscribers
-    EventRule("status-changed", ("InvoiceStatusChanged", "InvoiceOverdue"), function="notify"),
+    EventRule("status-changed", ("InvoiceStatusChanged", "InvoiceOverdue", "WorksDeadline"), function="notify"),
 )
 # Where events end up when their function failed three times or EventBridge could not deliver them
 # (alarmed; see docs/operations in README). Local name: the queue of the local platform.
@@ -270,7 +272,7 @@ PASSWORD_POLICY = {
 
 # Partition-key prefixes of the main table (repositories/*.py say which items live under each).
 STRUCT, IDENT, USER, TECHACCT = "STRUCT#", "IDENT#", "USER#", "TECHACCT#"
-INV, INVNUM, FLOW = "INV#", "INVNUM#", "FLOW#"
+INV, INVNUM, FLOW, CONTRACT = "INV#", "INVNUM#", "FLOW#", "CONTRACT#"
 LOGIN, MFA, PLATFORM_ITEMS = "LOGIN#", "MFA#", "PLATFORM"  # sign-in attempts, TOTP secrets, settings/audit
 # What every function that serves signed-in users reads to know who acts (api/http.caller): the
 # caller's profile, its attachments (is it a manager?) and the platform settings.
@@ -350,7 +352,7 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=1024,
         timeout_s=60,
         schedule="rate(15 minutes)",  # flows left RECEIVED (a crash before queueing) are queued again
-        layers=("core", "validation"),
+        layers=("core", "pdf", "validation"),
         access=(
             TableAccess("main", read=(STRUCT, IDENT, TECHACCT, *CALLER_READS), write=(FLOW, INV, INVNUM),
                         indexes=(*CALLER_INDEXES, ("GSI2", ("DIRID#",)), ("GSI3", ("PENDINGFLOW#",)))),
@@ -373,6 +375,7 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=512,
         timeout_s=30,
         schedule="rate(15 minutes)",  # overdue invoices flagged (once) and notified; stuck routings restarted
+        layers=("core", "pdf"),  # revenue orders' PDFs
         access=(
             TableAccess("main", read=(STRUCT, IDENT, *CALLER_READS), write=(INV, INVNUM),
                         indexes=(*CALLER_INDEXES, ("GSI1", ("SUPPLIER#",)), ("GSI2", ("BUYER#", "DIRID#")),
@@ -391,6 +394,24 @@ FUNCTIONS: tuple[Function, ...] = (
             TableAccess("main", read=(STRUCT,)),  # subscriptions and profile emails
             TableAccess("idempotency", read=("notify-deliveries#",), write=("notify-deliveries#",)),  # delivery log
             ServiceAccess(send_email=True, subscriber_queues=True),
+        ),
+    ),
+    Function(
+        "works",
+        "Works contracts: the supplier -> MOE -> MOA circuit of pieces, their payable documents, legal deadlines",
+        (
+            Route("/v1/works/contracts", ("GET", "POST")),
+            Route("/v1/works/contracts/{proxy+}", ("GET", "POST")),
+            Route("/v1/works/pieces/{proxy+}", ("GET", "POST")),
+        ),
+        schedule="rate(1 hour)",  # reminders and deadlines that came (the sparse index: no scan)
+        layers=("core", "pdf"),  # the pieces' PDFs
+        access=(
+            TableAccess("main", read=(STRUCT, *CALLER_READS),
+                        write=(CONTRACT, "CONTRACTNUM#", "WORKSPARTY#", INV, INVNUM),
+                        indexes=(*CALLER_INDEXES, ("GSI3", ("WORKSDUE#",)))),
+            _idempotency("works.contracts.create", "works.pieces."),
+            BucketAccess("documents", read=("invoices/",), write=("invoices/",)),
         ),
     ),
     Function(

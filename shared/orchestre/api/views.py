@@ -30,3 +30,24 @@ class Page(BaseModel, Generic[T]):
 
 def replay_headers(replayed: bool) -> dict[str, str]:
     return {"Idempotent-Replayed": "true"} if replayed else {}
+
+
+class NextStatus(BaseModel):
+    """One move the caller may make now (the lifecycle's transition table, read for them)."""
+
+    status: str
+    lifecycle_code: int | None
+    endpoint: str = Field(description="Where to POST it.")
+    needs_reason: bool
+    needs_mandate_number: bool
+    reasons: list[str] = Field(description="The reason codes it accepts (empty when it needs none).")
+
+
+def next_status_views(moves, endpoint) -> list[NextStatus]:
+    """The caller's moves as views; ``endpoint(move)`` is the path that makes a move."""
+    from orchestre.domain import lifecycle as lc
+
+    return [NextStatus(status=m.to.value, lifecycle_code=lc.LIFECYCLE_CODES.get(m.to), endpoint=endpoint(m),
+                       needs_reason=m.needs_reason, needs_mandate_number=m.needs_mandate_number,
+                       reasons=sorted(m.reasons - m.forbidden_reasons) if m.needs_reason else [])
+            for m in moves]

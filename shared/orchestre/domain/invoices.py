@@ -228,8 +228,10 @@ class HistoryEntry(Record):
 
 
 class Invoice(Record):
+    """A payment request of the lifecycle engine: an invoice, a revenue order, a works piece."""
+
     invoice_id: str
-    document_type: Literal["INVOICE", "REVENUE_ORDER"] = "INVOICE"
+    document_type: Literal["INVOICE", "REVENUE_ORDER", "WORKS_PIECE"] = "INVOICE"
     informational: bool = False  # revenue orders: statuses have no legal value
     number: str
     type_code: str
@@ -266,3 +268,4 @@ class Invoice(Record):
     routing_error: str | None = None  # why the routing workflow parked it (EN_ERREUR)
     payment_clock: dict | None = None  # domain.payment.PaymentClock, once made available
     overdue_notified: bool = False
+    works: dict | None = None  # domain.works.WorksInfo: a piece of a works contract, or its payable document

@@ -27,13 +27,29 @@ class Status(StrEnum):
     A_RECYCLER = "A_RECYCLER"
     REJETEE = "REJETEE"
     ABANDONNEE = "ABANDONNEE"
+    # works pieces (supplier -> MOE -> MOA; domain/works.py). Codes of Chorus Pro [R], meanings [U].
+    A_VALIDER_TITULAIRE = "A_VALIDER_TITULAIRE"  # a sub-contractor's request, awaiting the holder [U: our name]
+    REFUSEE_FOURNISSEUR = "REFUSEE_FOURNISSEUR"  # refused by the holder
+    MISE_A_DISPOSITION_MOE = "MISE_A_DISPOSITION_MOE"
+    PRISE_EN_COMPTE_MOE = "PRISE_EN_COMPTE_MOE"  # the MOE answered it with its own piece
+    REFUSEE_MOE = "REFUSEE_MOE"
+    ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE = "ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE"  # on to the MOA
+    MISE_A_DISPOSITION_MOA = "MISE_A_DISPOSITION_MOA"
+    PRISE_EN_COMPTE_MOA = "PRISE_EN_COMPTE_MOA"  # the MOA answered it with its own piece
+    REFUSEE_MOA = "REFUSEE_MOA"
+    MISE_A_DISPOSITION_FOURNISSEUR = "MISE_A_DISPOSITION_FOURNISSEUR"  # the MOA's general statement, at the holder [U]
+    PRISE_EN_COMPTE_FOURNISSEUR = "PRISE_EN_COMPTE_FOURNISSEUR"  # the holder signed it (A8) [U]
+    REMPLACEE_PAR_A22 = "REMPLACEE_PAR_A22"  # a final chain superseded by the tacit procedure
 
 
 class Role(StrEnum):
     PLATFORM = "PLATFORM"
     RECIPIENT = "RECIPIENT"  # the buyer's users
-    SUPPLIER = "SUPPLIER"  # the seller's users
+    SUPPLIER = "SUPPLIER"  # the seller's users (of a works piece: its depositor's)
     OPERATOR = "OPERATOR"  # the platform's support team (/v1/admin)
+    HOLDER = "HOLDER"  # a works contract's holder, on its sub-contractors' requests
+    MOE = "MOE"  # a works contract's project manager
+    MOA = "MOA"  # a works contract's contracting authority
 
 
 LIFECYCLE_CODES: dict[Status, int | None] = {
@@ -50,6 +66,19 @@ LIFECYCLE_CODES: dict[Status, int | None] = {
     Status.ABANDONNEE: 220,  # Annulée
     Status.A_RECYCLER: 221,  # Erreur de routage
     Status.EN_ERREUR: None,
+    # works pieces: the nearest 2026 code [U]
+    Status.A_VALIDER_TITULAIRE: 202,  # Reçue par la plateforme
+    Status.REFUSEE_FOURNISSEUR: 210,  # Refusée
+    Status.MISE_A_DISPOSITION_MOE: 203,  # Mise à disposition
+    Status.PRISE_EN_COMPTE_MOE: 204,  # Prise en charge
+    Status.REFUSEE_MOE: 210,
+    Status.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE: 203,
+    Status.MISE_A_DISPOSITION_MOA: 203,
+    Status.PRISE_EN_COMPTE_MOA: 204,
+    Status.REFUSEE_MOA: 210,
+    Status.MISE_A_DISPOSITION_FOURNISSEUR: 203,
+    Status.PRISE_EN_COMPTE_FOURNISSEUR: 204,
+    Status.REMPLACEE_PAR_A22: 220,  # Annulée
 }
 
 # 2026 reason codes accepted with a status that needs a reason (examples of the reform, plus AUTRE)
@@ -59,12 +88,20 @@ REASON_CODES = frozenset({
 })
 
 
+# Reasons of a works refusal (domain/works.py); an amount error is never one (corrected by the next
+# actor's own piece: Chorus Pro since 19 February 2025, REFERENCE.md §6 [W]).
+WORKS_REFUSAL_REASONS = frozenset({"ERREUR_MONTANT", "PIECE_INCOMPLETE", "ERREUR_DESTINATAIRE", "HORS_MARCHE",
+                                   "DOUBLON", "AUTRE"})
+
+
 @dataclass(frozen=True)
 class Move:
     to: Status
     needs_reason: bool = False
     needs_mandate_number: bool = False
-    route: str = "status"  # the endpoint that performs it: status, complete, recycle
+    route: str = "status"  # how it is made: status, complete, recycle, resend; answer, deadline (works)
+    reasons: frozenset[str] = REASON_CODES  # the reason codes it accepts
+    forbidden_reasons: frozenset[str] = frozenset()  # reasons refused with 422 (REFUSAL_REASON_FORBIDDEN)
 
 
 _RECIPIENT_FROM_AVAILABLE = (
@@ -75,6 +112,10 @@ _RECIPIENT_FROM_AVAILABLE = (
     Move(Status.A_RECYCLER, needs_reason=True),
     Move(Status.REJETEE, needs_reason=True),
 )
+
+def _works_refusal(to: Status) -> Move:
+    return Move(to, needs_reason=True, reasons=WORKS_REFUSAL_REASONS, forbidden_reasons=frozenset({"ERREUR_MONTANT"}))
+
 
 # (current status, role) -> the moves allowed. Anything absent is refused (409).
 TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
@@ -101,6 +142,29 @@ TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
     (Status.EN_ERREUR, Role.SUPPLIER): (Move(Status.DEPOSEE, route="recycle"), Move(Status.ABANDONNEE)),
     # or an operator, once the cause is fixed, routes it again as it is (POST /v1/admin/invoices/{id}/resend)
     (Status.EN_ERREUR, Role.OPERATOR): (Move(Status.DEPOSEE, route="resend"),),
+    # -- works pieces (domain/works.py): answers and deadlines are made by the platform -----------
+    # a sub-contractor's request: the holder accepts it (then it goes to the MOE) or refuses it; silent
+    # 15 days, it is accepted tacitly
+    (Status.A_VALIDER_TITULAIRE, Role.HOLDER): (Move(Status.MISE_A_DISPOSITION_MOE), _works_refusal(
+        Status.REFUSEE_FOURNISSEUR)),
+    (Status.A_VALIDER_TITULAIRE, Role.PLATFORM): (Move(Status.MISE_A_DISPOSITION_MOE, route="deadline"),),
+    # at the MOE: it answers with its own piece, or refuses (the circuit stops); silent past its delay,
+    # the piece goes on to the MOA on the supplier's amounts
+    (Status.MISE_A_DISPOSITION_MOE, Role.MOE): (_works_refusal(Status.REFUSEE_MOE),),
+    (Status.MISE_A_DISPOSITION_MOE, Role.PLATFORM): (
+        Move(Status.PRISE_EN_COMPTE_MOE, route="answer"),
+        Move(Status.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, route="deadline")),
+    (Status.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, Role.MOA): (_works_refusal(Status.REFUSEE_MOA),),
+    (Status.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, Role.PLATFORM): (
+        Move(Status.PRISE_EN_COMPTE_MOA, route="answer"), Move(Status.REMPLACEE_PAR_A22, route="answer")),
+    # at the MOA: it answers with its own piece, or refuses; a final chain it leaves unanswered may
+    # be superseded by the holder's tacit procedure (A22)
+    (Status.MISE_A_DISPOSITION_MOA, Role.MOA): (_works_refusal(Status.REFUSEE_MOA),),
+    (Status.MISE_A_DISPOSITION_MOA, Role.PLATFORM): (
+        Move(Status.PRISE_EN_COMPTE_MOA, route="answer"), Move(Status.REMPLACEE_PAR_A22, route="answer")),
+    # the MOA's general statement at the holder: it signs it (A8) or contests it
+    (Status.MISE_A_DISPOSITION_FOURNISSEUR, Role.SUPPLIER): (_works_refusal(Status.REFUSEE_FOURNISSEUR),),
+    (Status.MISE_A_DISPOSITION_FOURNISSEUR, Role.PLATFORM): (Move(Status.PRISE_EN_COMPTE_FOURNISSEUR, route="answer"),),
 }
 
 # Statuses during which the payment-delay clock runs (it stops while SUSPENDUE, ends at payment).
@@ -127,8 +191,11 @@ def check_move(status: Status, roles: set[Role], to: Status, route: str, reason_
     if move.needs_reason:
         if not reason_code:
             raise InvalidInput(f"{to.value} needs a reason_code.", code="REASON_REQUIRED", field="reason_code")
-        if reason_code not in REASON_CODES:
-            raise InvalidInput(f"Unknown reason_code; use one of {sorted(REASON_CODES)}.", code="UNKNOWN_REASON_CODE",
+        if reason_code in move.forbidden_reasons:
+            raise InvalidInput(f"{reason_code} is not a reason to refuse: amounts are corrected by the next actor's "
+                               "own piece.", code="REFUSAL_REASON_FORBIDDEN", field="reason_code")
+        if reason_code not in move.reasons:
+            raise InvalidInput(f"Unknown reason_code; use one of {sorted(move.reasons)}.", code="UNKNOWN_REASON_CODE",
                                field="reason_code")
     if move.needs_mandate_number and not mandate_number:
         raise InvalidInput("MANDATEE carries the mandate number.", code="MANDATE_NUMBER_REQUIRED",

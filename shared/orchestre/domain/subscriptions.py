@@ -52,6 +52,20 @@ class NotificationEvent(StrEnum):
     ABANDONNEE = "ABANDONNEE"
     EN_ERREUR = "EN_ERREUR"
     OVERDUE = "OVERDUE"  # the InvoiceOverdue event of the daily payment-clock job
+    # works pieces (domain/works.py)
+    A_VALIDER_TITULAIRE = "A_VALIDER_TITULAIRE"
+    REFUSEE_FOURNISSEUR = "REFUSEE_FOURNISSEUR"
+    MISE_A_DISPOSITION_MOE = "MISE_A_DISPOSITION_MOE"
+    PRISE_EN_COMPTE_MOE = "PRISE_EN_COMPTE_MOE"
+    REFUSEE_MOE = "REFUSEE_MOE"
+    ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE = "ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE"
+    MISE_A_DISPOSITION_MOA = "MISE_A_DISPOSITION_MOA"
+    PRISE_EN_COMPTE_MOA = "PRISE_EN_COMPTE_MOA"
+    REFUSEE_MOA = "REFUSEE_MOA"
+    MISE_A_DISPOSITION_FOURNISSEUR = "MISE_A_DISPOSITION_FOURNISSEUR"
+    PRISE_EN_COMPTE_FOURNISSEUR = "PRISE_EN_COMPTE_FOURNISSEUR"
+    REMPLACEE_PAR_A22 = "REMPLACEE_PAR_A22"
+    WORKS_DEADLINE = "WORKS_DEADLINE"  # a reminder before a works deadline, or its passing
     ALL = "ALL"  # every status change and overdue notice
 
 
@@ -68,14 +82,22 @@ class Side(StrEnum):
 # Who is told of what when a structure has no subscription at all: what needs it to act or concerns
 # its money. Buyers: a new invoice to process, an overdue one. Suppliers: anything stopping or
 # ending the processing of their invoice, the payment, and late payment.
+# Works pieces: the addressee (BUYER side: the holder, the MOE, the MOA) is told what reaches it and
+# of its deadlines; the company (SUPPLIER side) of what stops, moves or answers its chain.
 DEFAULT_EVENTS: dict[Side, frozenset[str]] = {
-    Side.BUYER: frozenset({"MISE_A_DISPOSITION", "OVERDUE"}),
-    Side.SUPPLIER: frozenset({"SUSPENDUE", "A_RECYCLER", "REJETEE", "MISE_EN_PAIEMENT", "EN_ERREUR", "OVERDUE"}),
+    Side.BUYER: frozenset({"MISE_A_DISPOSITION", "OVERDUE", "A_VALIDER_TITULAIRE", "MISE_A_DISPOSITION_MOE",
+                           "MISE_A_DISPOSITION_MOA", "ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE",
+                           "MISE_A_DISPOSITION_FOURNISSEUR", "WORKS_DEADLINE"}),
+    Side.SUPPLIER: frozenset({"SUSPENDUE", "A_RECYCLER", "REJETEE", "MISE_EN_PAIEMENT", "EN_ERREUR", "OVERDUE",
+                              "REFUSEE_FOURNISSEUR", "REFUSEE_MOE", "REFUSEE_MOA", "PRISE_EN_COMPTE_MOE",
+                              "PRISE_EN_COMPTE_MOA", "ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE",
+                              "REMPLACEE_PAR_A22", "WORKS_DEADLINE"}),
 }
 
 STATUS_CHANGED = "InvoiceStatusChanged"
 OVERDUE = "InvoiceOverdue"
-DETAIL_TYPES = (STATUS_CHANGED, OVERDUE)
+WORKS_DEADLINE = "WorksDeadline"
+DETAIL_TYPES = (STATUS_CHANGED, OVERDUE, WORKS_DEADLINE)
 
 
 class CreateSubscription(Command):
@@ -153,6 +175,8 @@ def event_name(detail_type: str, detail: dict) -> str | None:
     """The subscription event name of a bus event (None: not a notification event)."""
     if detail_type == OVERDUE:
         return NotificationEvent.OVERDUE.value
+    if detail_type == WORKS_DEADLINE:
+        return NotificationEvent.WORKS_DEADLINE.value
     if detail_type == STATUS_CHANGED:
         status = detail.get("status")
         return status if isinstance(status, str) and status else None

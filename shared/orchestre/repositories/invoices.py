@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -53,6 +54,26 @@ def outbox(event: Event, event_id: str) -> dict[str, Any]:
                                                               separators=(",", ":"))}
 
 
+@dataclass(frozen=True)
+class Change:
+    """A move of a payment request: the record after it, as read before it, its history entry, its event."""
+
+    after: Invoice
+    before: Invoice
+    history: HistoryEntry
+    event: Event | None = None
+
+
+@dataclass(frozen=True)
+class Creation:
+    """A new payment request, its number guard's owner (the seller), its history entry, its event."""
+
+    record: Invoice
+    guard_owner: str
+    history: HistoryEntry | None = None
+    event: Event | None = None
+
+
 class DuplicateInvoice(Exception):
     def __init__(self, invoice_id: str):
         super().__init__(invoice_id)
@@ -75,13 +96,14 @@ class InvoiceRepository:
 
     @classmethod
     def _item(cls, inv: Invoice, routing_since: str | None = None) -> dict[str, Any]:
-        item = {
-            "PK": f"INV#{inv.invoice_id}", "SK": "INVOICE",
-            "GSI1PK": f"SUPPLIER#{inv.supplier_structure_id}", "GSI1SK": inv.deposited_at,
-            "GSI2PK": f"BUYER#{inv.buyer_structure_id}", "GSI2SK": inv.deposited_at,
-        }
+        item: dict[str, Any] = {"PK": f"INV#{inv.invoice_id}", "SK": "INVOICE"}
+        listed = inv.document_type != "WORKS_PIECE"  # pieces are listed by their contract, not as invoices
+        if listed:
+            item.update({"GSI1PK": f"SUPPLIER#{inv.supplier_structure_id}", "GSI1SK": inv.deposited_at,
+                         "GSI2PK": f"BUYER#{inv.buyer_structure_id}", "GSI2SK": inv.deposited_at})
         data = inv.model_dump(mode="json", exclude_none=True,
-                              exclude={"document", "invoice_id", "supplier_structure_id", "buyer_structure_id"})
+                              exclude={"document", "invoice_id", *(("supplier_structure_id", "buyer_structure_id")
+                                                                   if listed else ())})
         for name, default in cls._DEFAULTS.items():
             if data.get(name) == default:
                 del data[name]
@@ -104,6 +126,11 @@ class InvoiceRepository:
         elif inv.status == Status.EN_ERREUR.value:  # parked: operators list them (few, rare)
             item["GSI3PK"] = PARKED
             item["GSI3SK"] = f"{inv.updated_at}#{inv.invoice_id}"
+        elif inv.works and inv.works.get("deadline_at"):  # a works deadline runs: the job wakes it (no scan)
+            wake = inv.works["reminder_at"] if inv.works.get("reminder_at") and not inv.works.get("reminded") \
+                else inv.works["deadline_at"]
+            item["GSI3PK"] = f"WORKSDUE#{wake[:10]}"
+            item["GSI3SK"] = f"{wake}#{inv.invoice_id}"
         return item
 
     @staticmethod
@@ -111,8 +138,9 @@ class InvoiceRepository:
         data = dict(item)
         invoice_id = data["PK"].removeprefix("INV#")
         data.setdefault("invoice_id", invoice_id)  # items written before the compact layout have it
-        data.setdefault("supplier_structure_id", data["GSI1PK"].removeprefix("SUPPLIER#"))
-        data.setdefault("buyer_structure_id", data["GSI2PK"].removeprefix("BUYER#"))
+        if "GSI1PK" in data:  # listed payment requests: the structures are in the index keys
+            data.setdefault("supplier_structure_id", data["GSI1PK"].removeprefix("SUPPLIER#"))
+            data.setdefault("buyer_structure_id", data["GSI2PK"].removeprefix("BUYER#"))
         base = f"invoices/{invoice_id}/"
         files = dict(data.get("files") or {})
         for k, v in files.items():
@@ -147,16 +175,31 @@ class InvoiceRepository:
 
         The same flow re-run after a crash finds its own guard and is told the invoice exists.
         """
-        guard = {
-            "PK": number_guard_pk(guard_seller, invoice.issue_date.year, invoice.number), "SK": "GUARD",
-            "type": "GUARD", "invoice_id": invoice.invoice_id,
-        }
+        self.commit([], [Creation(invoice, guard_seller, history, event)])
+
+    def commit(self, changes: list[Change], creations: list[Creation], extra_ops: list[dict] | None = None) -> None:
+        """Moves (conditional on the status and version each left), creations (each with its number
+        guard: DuplicateInvoice), their history entries and events, and ``extra_ops``, atomically."""
+        ops: list[dict] = []
+        guards: dict[int, Creation] = {}
+        for c in creations:
+            guards[len(ops)] = c
+            ops.append(put_op({"PK": number_guard_pk(c.guard_owner, c.record.issue_date.year, c.record.number),
+                               "SK": "GUARD", "type": "GUARD", "invoice_id": c.record.invoice_id},
+                              "attribute_not_exists(PK)"))
+            ops.append(put_op(self._item(c.record), "attribute_not_exists(PK)"))
+            if c.history is not None:
+                ops.append(self._history_op(c.history, c.event))
+        for ch in changes:
+            routing_since = ch.before.updated_at if ch.before.status == Status.DEPOSEE.value else None
+            ops.append(put_op(self._item(ch.after, routing_since), "#s = :s AND #v = :v",
+                              {"#s": "status", "#v": "version"}, {":s": ch.before.status, ":v": ch.before.version}))
+            ops.append(self._history_op(ch.history, ch.event))
+        ops += extra_ops or []
         try:
-            self.table.transact([put_op(guard, "attribute_not_exists(PK)"),
-                                 put_op(self._item(invoice), "attribute_not_exists(PK)"),
-                                 *([self._history_op(history, event)] if history else [])])
+            self.table.transact(ops)
         except ConditionFailed as exc:
-            if exc.index == 0:
+            if exc.index in guards:
                 raise DuplicateInvoice((exc.item or {}).get("invoice_id", "?")) from None
             raise
 
@@ -171,10 +214,7 @@ class InvoiceRepository:
     def transition(self, after: Invoice, before: Invoice, history: HistoryEntry, event: Event | None = None) -> None:
         """Write ``after`` if the invoice is still at ``before``'s status and version (ConditionFailed
         otherwise, with the current item), with its history entry and its event, atomically."""
-        routing_since = before.updated_at if before.status == Status.DEPOSEE.value else None
-        op = put_op(self._item(after, routing_since), "#s = :s AND #v = :v", {"#s": "status", "#v": "version"},
-                    {":s": before.status, ":v": before.version})
-        self.table.transact([op, self._history_op(history, event)])
+        self.commit([Change(after, before, history, event)], [])
 
     def history(self, invoice_id: str, limit: int, page_token: str | None) -> tuple[list[HistoryEntry], str | None]:
         page = self.table.query(f"INV#{invoice_id}", begins_with="HIST#", limit=limit, page_token=page_token)
@@ -197,6 +237,15 @@ class InvoiceRepository:
         page = self.table.query(PARKED, index="GSI3", limit=limit, page_token=page_token, newest_first=True)
         items = {i["PK"]: i for i in self.table.batch_get([(i["PK"], i["SK"]) for i in page.items])}
         return [self._load(items[i["PK"]]) for i in page.items if i["PK"] in items], page.next_token
+
+    def works_due(self, day: str, until: str, limit: int = 100, page_token: str | None = None) -> Page:
+        """Works pieces whose deadline (or its reminder) falls on ``day`` at or before ``until`` (keys only)."""
+        return self.table.query(f"WORKSDUE#{day}", index="GSI3", limit=limit, page_token=page_token,
+                                sort_between=(None, until + "~"))
+
+    def get_many(self, invoice_ids: list[str]) -> dict[str, Invoice]:
+        items = self.table.batch_get([(f"INV#{i}", "INVOICE") for i in invoice_ids])
+        return {i["PK"].removeprefix("INV#"): self._load(i) for i in items}
 
     def due_on(self, day: date, limit: int = 100, page_token: str | None = None) -> Page:
         """Invoices whose payment clock runs and falls due on ``day`` (keys only: ``PK`` names the invoice)."""

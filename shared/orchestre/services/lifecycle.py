@@ -27,7 +27,7 @@ from ..domain.models import Permission, Space, Structure
 from ..repositories import aws
 from ..repositories.documents import DocumentStore
 from ..repositories.dynamo import ConditionFailed, all_items
-from ..repositories.invoices import InvoiceRepository
+from ..repositories.invoices import Change, Creation, InvoiceRepository
 from ..repositories.structures import StructureRepository
 
 STATE_MACHINE_ENV = "LIFECYCLE_STATE_MACHINE_ARN"
@@ -189,8 +189,10 @@ class LifecycleService:
 
     # -- the actors' changes ---------------------------------------------------------------
 
-    def _apply(self, inv: Invoice, to: lc.Status, role: lc.Role, actor: str | None, *, reason_code=None,
-               comment=None, mandate_number=None, details=None, payment_clock: Any = _KEEP, **changes) -> Invoice:
+    def prepare(self, inv: Invoice, to: lc.Status, role: lc.Role, actor: str | None, *, reason_code=None,
+                comment=None, mandate_number=None, details=None, payment_clock: Any = _KEEP, **changes) -> Change:
+        """A move of the lifecycle engine, not written yet: the record after it, its history entry and
+        its event (see ``commit``). Every payment request (invoice, works piece...) moves through here."""
         moment = now()
         at = iso(moment)
         raw_clock = inv.payment_clock if payment_clock is _KEEP else payment_clock
@@ -212,13 +214,23 @@ class LifecycleService:
                              lifecycle_code=lc.LIFECYCLE_CODES.get(to), actor_role=role.value, actor_id=actor,
                              reason_code=reason_code, comment=comment, mandate_number=mandate_number,
                              details=details or {})
-        try:  # the change, its history entry and its event, in one transaction (no event is lost)
-            self.repo.transition(after, inv, entry, ("InvoiceStatusChanged", status_event(after, entry)))
+        return Change(after, inv, entry, ("InvoiceStatusChanged", status_event(after, entry)))
+
+    def commit(self, changes: list[Change], creations: list[Creation] | None = None, extra_ops: list | None = None):
+        """Write moves (each conditional on the status and version it left), new records (each with its
+        number guard) and other items, in one transaction: each with its history entry and its event
+        (no event is lost). A lost race is ConditionFailed (``index``: the failed operation)."""
+        self.repo.commit(changes, creations or [], extra_ops or [])
+
+    def _apply(self, inv: Invoice, to: lc.Status, role: lc.Role, actor: str | None, **kwargs) -> Invoice:
+        change = self.prepare(inv, to, role, actor, **kwargs)
+        try:
+            self.commit([change])
         except ConditionFailed as exc:
             current = (exc.item or {}).get("status", "?")
             raise Conflict(f"The invoice changed meanwhile (now {current}); read it again.",
                            code="CONCURRENT_UPDATE", current_status=current) from None
-        return after
+        return change.after
 
     def set_status(self, user_id: str, invoice_id: str, cmd: SetStatus, expected_version: int | None = None) -> Invoice:
         """``expected_version`` (If-Match, optional): the version the user decided on."""
@@ -440,7 +452,14 @@ def clock_view(inv: Invoice, on: date | None = None) -> dict | None:
 
 def status_event(inv: Invoice, entry: HistoryEntry | None) -> dict:
     clock = clock_view(inv)
-    return {
+    extra: dict[str, Any] = {"billing_frame": inv.billing_frame} if inv.billing_frame != "A1" else {}
+    if inv.works:  # a works piece (or a contract's payable document): the contract, the frame, the deadline
+        w = inv.works
+        extra["works"] = {k: w.get(k) for k in ("contract_id", "frame", "previous_piece_id", "deadline_kind",
+                                                 "deadline_at")}
+        if w.get("also_notify"):
+            extra["also_structure_ids"] = list(w["also_notify"])
+    return {**extra,
         "version": "1", "invoice_id": inv.invoice_id, "number": inv.number, "document_type": inv.document_type,
         "informational": inv.informational, "supplier_structure_id": inv.supplier_structure_id,
         "buyer_structure_id": inv.buyer_structure_id, "service_code": inv.service_code,
@@ -455,21 +474,13 @@ def status_event(inv: Invoice, entry: HistoryEntry | None) -> dict:
 
 
 def _revenue_order_pdf(cmd: RevenueOrderInput, issuer: Structure, buyer: Structure) -> bytes:
-    from fpdf import FPDF
+    from ..documents.statement import render_statement
 
-    pdf = FPDF(format="A4")
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 16)
-    title = "TITRE DE PERCEPTION" if cmd.kind == "TITRE_DE_PERCEPTION" else "ORDRE D'ANNULATION"
-    pdf.cell(0, 12, title, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=11)
     lines = [f"N° {cmd.number} du {cmd.issue_date.strftime('%d/%m/%Y')}",
              f"Ordonnateur : {issuer.name} (SIRET {issuer.identifier})",
              f"Redevable : {buyer.name} (SIRET {buyer.identifier})",
              f"Objet : {cmd.subject}", f"Montant : {cmd.amount} {cmd.currency}"]
     if cmd.cancels_number:
         lines.append(f"Annule le titre n° {cmd.cancels_number}")
-    lines.append("Les statuts de traitement de ce titre sont informatifs et sans valeur juridique.")
-    for line in lines:
-        pdf.multi_cell(0, 8, line.encode("latin-1", "replace").decode("latin-1"), new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    return render_statement("TITRE DE PERCEPTION" if cmd.kind == "TITRE_DE_PERCEPTION" else "ORDRE D'ANNULATION",
+                            lines, "Les statuts de traitement de ce titre sont informatifs et sans valeur juridique.")

@@ -210,8 +210,9 @@ def render(delivery: Delivery, name: str, detail: dict[str, Any], names: dict[Si
     side = delivery.side
     other = Side.BUYER if side is Side.SUPPLIER else Side.SUPPLIER
     overdue = name == NotificationEvent.OVERDUE.value
-    kind = "overdue" if overdue else "status"
-    status = _text(detail.get("status") or "", 40)
+    deadline = name == NotificationEvent.WORKS_DEADLINE.value
+    kind = "overdue" if overdue else "deadline" if deadline else "status"
+    status = _text(detail.get("status") or "", 60)
     status_words = words["status"].get(status, status)
     number = _text(detail.get("number") or detail.get("invoice_id") or "?", 80)
 
@@ -222,6 +223,11 @@ def render(delivery: Delivery, name: str, detail: dict[str, Any], names: dict[Si
     ]
     if detail.get("service_code"):
         facts.append((labels["service"], _text(detail["service_code"], 100)))
+    if detail.get("billing_frame"):
+        facts.append((labels["frame"], _text(detail["billing_frame"], 10)))
+    works = detail.get("works") if isinstance(detail.get("works"), dict) else {}
+    if works.get("deadline_at"):
+        facts.append((labels["deadline"], _date(str(works["deadline_at"])[:10], language)))
     if status:
         code = detail.get("lifecycle_code")
         shown = f"{status_words} ({labels['code']} {code})" if isinstance(code, int) else status_words
@@ -246,7 +252,7 @@ def render(delivery: Delivery, name: str, detail: dict[str, Any], names: dict[Si
             facts.append((labels["fixed_indemnity"],
                           _amount(detail["fixed_indemnity"], detail.get("currency"), language)))
 
-    key = name if overdue else status
+    key = name if overdue or deadline else status
     steps = words["next"]
     step = (steps.get(doc_type, {}).get(side.value, {}).get(key) or steps[side.value].get(key)
             or steps[side.value]["default"])
@@ -263,8 +269,10 @@ def render(delivery: Delivery, name: str, detail: dict[str, Any], names: dict[Si
         why=Template(why).safe_substitute(recipient=recipient),
     )
     body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+    deadline_words = _date(str(works.get("deadline_at") or detail.get("deadline_at") or "")[:10], language) \
+        if (works.get("deadline_at") or detail.get("deadline_at")) else ""
     subject = Template(words["subject"][kind]).safe_substitute(document=doc["label"], number=number,
-                                                               status=status_words)
+                                                               status=status_words, deadline=deadline_words)
     return Email(_text(subject, 200), body)
 
 
@@ -302,14 +310,21 @@ class Notifier:
     def _parties(self, detail: dict[str, Any]) -> tuple[list[Party], dict[Side, str]]:
         parties: list[Party] = []
         names: dict[Side, str] = {}
-        for side, attr in ((Side.BUYER, "buyer_structure_id"), (Side.SUPPLIER, "supplier_structure_id")):
-            structure_id = detail.get(attr)
+        wanted = [(Side.BUYER, detail.get("buyer_structure_id"), "buyer_structure_id"),
+                  (Side.SUPPLIER, detail.get("supplier_structure_id"), "supplier_structure_id")]
+        # also told (a works piece's MOE whose delay passed): as an addressee
+        wanted += [(Side.BUYER, s, "also_structure_ids") for s in (detail.get("also_structure_ids") or [])[:5]]
+        seen: set[str] = set()
+        for side, structure_id, attr in wanted:
             if not isinstance(structure_id, str) or not _ID.match(structure_id):
                 raise ValueError(f"the event has no valid {attr}")
+            if structure_id in seen:
+                continue
+            seen.add(structure_id)
             structure = self.structures.get(structure_id)
             if structure is None:
                 continue
-            names[side] = structure.name
+            names.setdefault(side, structure.name)
             parties.append(Party(side, structure_id, tuple(self.subscriptions.all(structure_id)), structure.email))
         return parties, names
 
