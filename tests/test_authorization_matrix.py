@@ -151,6 +151,7 @@ def _matrix(w: dict) -> dict[tuple[str, str], Case]:
         ("GET", "/v1/admin/settings"): Case(),
         ("PUT", "/v1/admin/settings"): Case(body={"mfa_required_for_managers": False}),
         ("GET", "/v1/admin/audit"): Case(),
+        ("GET", "/v1/admin/events/parked"): Case(),
     }
 
 

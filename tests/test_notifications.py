@@ -14,6 +14,7 @@ import uuid
 
 import boto3
 import pytest
+from conftest import PASSWORD
 
 from orchestre import platform as spec
 from orchestre.services.notifications import NotificationFailed
@@ -561,3 +562,50 @@ def test_a_republished_event_is_not_notified_twice(api, sides):
     publish(detail)  # the same event again (another EventBridge id)
     time.sleep(3)
     assert len(emails_to(address)) == 1
+
+
+def test_two_copies_of_an_event_at_the_same_time_notify_once(api, sides):
+    """The outbox can publish an event twice within a second (a batch retried after a partial failure):
+    the copy that finds the other one being handled delivers nothing."""
+    address = mailbox()
+    assert subscribe(api, sides["supplier_user"], sides["supplier"], channel="EMAIL", target=address,
+                     events=["REJETEE"]).status == 201
+    detail = {**status_changed(sides, "REJETEE", reason_code="AUTRE"), "event_id": f"{uuid.uuid4()}/z"}
+    out = boto3.client("events").put_events(Entries=[{
+        "Source": "orchestre", "DetailType": "InvoiceStatusChanged", "EventBusName": os.environ["EVENT_BUS_NAME"],
+        "Detail": json.dumps(detail)}] * 2)  # two copies in one call
+    assert out["FailedEntryCount"] == 0
+    wait_emails(address)
+    time.sleep(3)
+    assert len(emails_to(address)) == 1
+
+
+def test_an_event_the_bus_refuses_for_good_is_parked_not_blocking(api, new_user, platform):
+    """An event over EventBridge's 256 KiB can never be published: retrying it would hold back every event
+    behind it on the stream. The outbox parks it for operators and goes on."""
+    from orchestre_local.functions import module
+
+    from orchestre.repositories.identity import IdentityProvider
+
+    outbox = module(spec.function("outbox"))
+    event_id = f"{uuid.uuid4()}/2026-12-02T00:00:00.000Z#abc"
+    huge = json.dumps({"version": "1", "event_id": event_id, "comment": "x" * 270_000})
+    fine = json.dumps({"version": "1", "event_id": f"{uuid.uuid4()}/y", "invoice_id": "none"})
+
+    def record(seq: int, detail: str) -> dict:
+        return {"eventSource": "aws:dynamodb", "eventName": "INSERT", "dynamodb": {
+            "SequenceNumber": str(seq), "Keys": {"PK": {"S": f"INV#{seq}"}, "SK": {"S": "HIST#x"}},
+            "NewImage": {"event_type": {"S": "InvoiceStatusChanged"}, "event_detail": {"S": detail}}}}
+
+    result = outbox.on_stream({"Records": [record(1, huge), record(2, fine)]}, None)
+    assert result == {"batchItemFailures": []}  # neither comes back: one parked, one published
+
+    operator = new_user("ops")
+    IdentityProvider().add_to_group(operator.email, "operators")
+    token = api.post("/v1/auth/token", {"email": operator.email, "password": PASSWORD}).json["access_token"]
+    parked = api.get("/v1/admin/events/parked", token=token)
+    assert parked.status == 200, parked
+    [mine] = [p for p in parked.json["items"] if p["event_id"] == event_id]
+    assert mine["reason"].startswith("EntryTooLarge") and mine["source_key"] == {"PK": "INV#1", "SK": "HIST#x"}
+    assert json.loads(mine["parked_detail"])["event_id"] == event_id
+    assert api.get("/v1/admin/events/parked", token=new_user().token).status == 403

@@ -45,8 +45,8 @@ def test_totp_enrolment_then_a_challenged_sign_in(api, new_user):
     r = api.post("/v1/me/mfa/verify", {"code": "123456"}, token=user.token)
     assert r.status == 409 and r.json["code"] == "MFA_NOT_STARTED"
     start = api.post("/v1/me/mfa", token=user.token).json
-    wrong = api.post("/v1/me/mfa/verify", {"code": totp_now(start["secret"], -1)}, token=user.token)
-    assert wrong.status == 422 and wrong.json["code"] == "INVALID_MFA_CODE"  # the previous window's code
+    wrong = api.post("/v1/me/mfa/verify", {"code": totp_now(start["secret"], -2)}, token=user.token)
+    assert wrong.status == 422 and wrong.json["code"] == "INVALID_MFA_CODE"  # two steps old
     assert api.post("/v1/me/mfa/verify", {"code": totp_now(start["secret"])}, token=user.token).status == 200
     secret = start["secret"]
 
@@ -62,11 +62,15 @@ def test_totp_enrolment_then_a_challenged_sign_in(api, new_user):
     again = sign_in(api, user.email).json
     r = api.post("/v1/auth/token/mfa", {"email": user.email, "session": again["session"], "code": code})
     assert r.status == 401 and r.json["code"] == "MFA_CODE_REPLAYED", r
-    # off by one window, either way; not digits: each a failed sign-in
-    for bad in (totp_now(secret, -1), totp_now(secret, 1), "12a456"):
+    # the step before (used: the code above is a later one's), the next step, two steps old, not digits:
+    # each a failed sign-in
+    r = api.post("/v1/auth/token/mfa", {"email": user.email, "session": again["session"],
+                                        "code": totp_now(secret, -1)})
+    assert r.status == 401 and r.json["code"] == "MFA_CODE_REPLAYED", r
+    for bad in (totp_now(secret, 1), "12a456"):
         r = api.post("/v1/auth/token/mfa", {"email": user.email, "session": again["session"], "code": bad})
         assert r.status == 401 and r.json["code"] == "INVALID_MFA_CODE", (bad, r)
-    # the fifth failure in a row (a replay, three wrong codes, this one) locks the account
+    # the fifth failure in a row (two replays, two wrong codes, this one) locks the account
     r = api.post("/v1/auth/token/mfa", {"email": user.email, "session": again["session"], "code": "1234567"})
     assert r.status == 429 and r.json["code"] == "ACCOUNT_LOCKED", r
 
@@ -90,6 +94,68 @@ def test_five_failed_sign_ins_lock_the_account_for_15_minutes(api, new_user, clo
     clock.advance("PT61S")
     assert sign_in(api, user.email).status == 200  # unlocked, and the count starts again
     assert sign_in(api, user.email, "Wrong-password-1").json["code"] == "INVALID_CREDENTIALS"
+
+
+def test_a_code_typed_at_the_end_of_its_step_is_accepted_in_the_next(api, new_user):
+    """RFC 6238: one step back is accepted (the code was typed in time, it arrived just after)."""
+    user = new_user("late")
+    start = api.post("/v1/me/mfa", token=user.token).json
+    wait_next_step()
+    late = api.post("/v1/me/mfa/verify", {"code": totp_now(start["secret"], -1)}, token=user.token)
+    assert late.status == 200 and late.json["mfa_enabled"] is True, late
+
+
+def test_parallel_guesses_cannot_pass_the_limit(api, new_user):
+    """Each attempt is counted before it is made: twelve wrong passwords at once get at most five answers
+    from the identity provider; the account is locked after them, the right password included."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    user = new_user("burst")
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda _: sign_in(api, user.email, "Wrong-password-1").json["code"], range(12)))
+    assert codes.count("INVALID_CREDENTIALS") <= 4 and codes.count("ACCOUNT_LOCKED") >= 8, codes
+    assert set(codes) <= {"INVALID_CREDENTIALS", "ACCOUNT_LOCKED", "SIGN_IN_CONTENDED"}, codes
+    assert sign_in(api, user.email).json["code"] == "ACCOUNT_LOCKED"
+
+
+def test_a_second_factor_switched_off_at_the_identity_provider_is_switched_on_again(api, new_user):
+    """A token's holder could switch TOTP off with Cognito's own API: the platform refuses the sign-in
+    that skipped the factor, and puts the factor back."""
+    from orchestre.repositories import aws
+
+    user = new_user("bypass")
+    enrol(api, user)
+    aws.client("cognito-idp").set_user_mfa_preference(AccessToken=user.token, SoftwareTokenMfaSettings={
+        "Enabled": False, "PreferredMfa": False})
+    r = sign_in(api, user.email)
+    assert r.status == 401 and r.json["code"] == "MFA_REQUIRED", r
+    again = sign_in(api, user.email)
+    assert again.status == 200 and again.json.get("challenge") == "SOFTWARE_TOKEN_MFA", again
+
+
+def test_replacing_an_active_second_factor_needs_its_current_code(api, new_user):
+    user = new_user("replace")
+    old = enrol(api, user)
+    new = api.post("/v1/me/mfa", token=user.token).json["secret"]
+    wait_next_step()
+    r = api.post("/v1/me/mfa/verify", {"code": totp_now(new)}, token=user.token)
+    assert r.status == 403 and r.json["code"] == "MFA_CURRENT_CODE_REQUIRED", r
+    r = api.post("/v1/me/mfa/verify", {"code": totp_now(new), "current_code": "000000"}, token=user.token)
+    assert r.status == 403 and r.json["code"] == "MFA_CURRENT_CODE_REQUIRED", r
+    r = api.post("/v1/me/mfa/verify", {"code": totp_now(new), "current_code": totp_now(old)}, token=user.token)
+    assert r.status == 200 and r.json["mfa_enabled"] is True, r
+
+
+def test_technical_credentials_are_not_locked_out(api, new_user, new_structure):
+    """Anyone who knows an account id could otherwise keep an integration locked out."""
+    manager = new_user("integrator")
+    s = new_structure(manager, kind="PRIVATE")
+    r = api.post(f"/v1/structures/{s['structure_id']}/technical-accounts", {"name": "ERP"}, token=manager.token)
+    assert r.status == 201, r
+    login, password = r.json["credential"]["login"], r.json["credential"]["password"]
+    codes = [sign_in(api, login, "Wrong-password-1").json["code"] for _ in range(6)]
+    assert codes == ["INVALID_CREDENTIALS"] * 6
+    assert sign_in(api, login, password).status == 200
 
 
 def test_an_unknown_email_is_counted_the_same(api):
@@ -165,6 +231,12 @@ def test_managers_must_enrol_a_second_factor_once_required(api, operator, new_us
     manager = new_user("manager")
     s = new_structure(manager)
     clerk = member(manager, s, permissions={"INVOICES_RECEIVED": "CONSULTATION"})
+    other = new_user("operator-2")
+    IdentityProvider().add_to_group(other.email, "operators")
+    other.token = sign_in(api, other.email).json["access_token"]
+    r = api.put("/v1/admin/settings", {"mfa_required_for_managers": True}, token=operator.token)
+    assert r.status == 409 and r.json["code"] == "MFA_ENROLMENT_REQUIRED", r  # it would lock the operator out
+    enrol(api, operator)
     assert api.put("/v1/admin/settings", {"mfa_required_for_managers": True}, token=operator.token).status == 200
     try:
         time.sleep(2.5)  # the setting's cache in each function
@@ -174,6 +246,9 @@ def test_managers_must_enrol_a_second_factor_once_required(api, operator, new_us
         assert api.get(f"/v1/structures/{s['structure_id']}", token=clerk.token).status == 200  # not a manager
         enrol(api, manager)
         assert api.get(f"/v1/structures/{s['structure_id']}", token=manager.token).status == 200
+        r = api.get("/v1/admin/audit", token=other.token)  # an operator too
+        assert r.status == 403 and r.json["code"] == "MFA_ENROLMENT_REQUIRED", r
+        assert api.get("/v1/admin/audit", token=operator.token).json["items"][0]["action"] == "SETTINGS_CHANGED"
     finally:
         assert api.put("/v1/admin/settings", {"mfa_required_for_managers": False}, token=operator.token).status == 200
         time.sleep(2.5)

@@ -1,7 +1,8 @@
 """Admin: the platform operators' routes (``/v1/admin/...``), refused to everyone else (403).
 
 Look up a structure or a user, flag a structure (migrated from Chorus Portail Pro), disable a user,
-list the invoices parked EN_ERREUR and route one again, the platform settings, the operators' audit.
+list the invoices parked EN_ERREUR and route one again, the events the bus refused, the platform
+settings, the operators' audit.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orchestre.api.http import create_app, expected_version, json_response, make_handler, operator
 from orchestre.api.views import IfMatch, Limit, Page, PageToken
@@ -38,6 +39,15 @@ class ParkedInvoice(BaseModel):
     routing_error: str | None
     updated_at: str
     version: int
+
+
+class ParkedEvent(BaseModel):
+    at: str
+    parked_type: str = Field(description="The event's detail-type.")
+    event_id: str
+    source_key: dict[str, str] = Field(description="The item that carries the event (its history entry).")
+    reason: str = Field(description="Why the bus refused it.")
+    parked_detail: str | None = Field(None, description="The event's detail (JSON), unless too large to copy.")
 
 
 class SettingsView(BaseModel):
@@ -102,6 +112,14 @@ def parked(limit: Limit = 50, page_token: PageToken = None) -> Page[ParkedInvoic
 def resend(invoice_id: Id, body: Resend) -> ParkedInvoice:
     inv = admin.resend(operator(app), invoice_id, body)
     return ParkedInvoice(**inv.model_dump(include=set(ParkedInvoice.model_fields)))
+
+
+@app.get("/v1/admin/events/parked", tags=[TAG],
+         summary="Events the bus refused for good (too large, malformed), parked by the outbox, newest first")
+def parked_events(limit: Limit = 50, page_token: PageToken = None) -> Page[ParkedEvent]:
+    operator(app)
+    items, token = admin.parked_events(limit, page_token)
+    return Page(items=items, next_page_token=token)
 
 
 @app.get("/v1/admin/settings", tags=[TAG], summary="Platform settings")

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot start: {exc} (is another instance running? choose --port / --aws-port)", file=sys.stderr)
         return 1
+    from .files import atomic_write
     from .openapi import write
 
     write()  # the OpenAPI document of the code as it is now
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         demo = None if args.no_seed else seed(platform.gateway)
         if demo and demo_file:
-            demo_file.write_text(json.dumps(demo, indent=2), encoding="utf-8")
+            atomic_write(demo_file, json.dumps(demo, indent=2))
     kept = (f"kept in {state_dir} (saved every 2 s and on Ctrl-C; 'make reset' starts afresh)"
             if state_dir else "not kept (--ephemeral)")
     print(f"""

@@ -2,20 +2,23 @@
 
 The offset is a file (``orchestre.domain.common.CLOCK_FILE_ENV``) that each container reads when it
 changes; it is written whole and renamed into place, so a reader never sees half of it. Time only
-moves forward (or back to real time with a reset): statuses, histories and deadlines are written in
-the order they happened, and a clock going backwards would break that order.
+moves forward, or back to real time with a reset: what was written meanwhile keeps its future dates
+(a lockout until then, deadlines already passed), so after a reset that went far, ``make reset``
+starts the data afresh too.
 """
 
 from __future__ import annotations
 
 import calendar
 import json
-import os
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orchestre.domain.common import iso
+from orchestre.domain.common import iso, read_clock_offset
+
+from .files import atomic_write
 
 # ISO 8601 durations: PnYnMnWnD, then T with nHnMnS (seconds may have a fraction)
 _DURATION = re.compile(
@@ -50,34 +53,36 @@ def add_duration(moment: datetime, duration: str) -> datetime:
 class LocalClock:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._lock = threading.RLock()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset()
 
     def offset(self) -> timedelta:
-        try:
-            return timedelta(seconds=float(json.loads(self.path.read_text(encoding="utf-8"))["offset_seconds"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return timedelta(0)
+        return read_clock_offset(self.path)
 
     def advance(self, duration: str) -> datetime:
-        real = datetime.now(UTC)
-        current = real + self.offset()
-        target = add_duration(current, duration)
-        if target - current > MAX_ADVANCE:
-            raise BadDuration("advance by at most 20 years at a time")
-        self._write((target - real).total_seconds())
-        return target
+        with self._lock:
+            real = datetime.now(UTC)
+            current = real + self.offset()
+            try:
+                target = add_duration(current, duration)
+            except (OverflowError, ValueError) as exc:  # past year 9999, or too many hours
+                if isinstance(exc, BadDuration):
+                    raise
+                raise BadDuration("advance by at most 20 years at a time") from None
+            if target - current > MAX_ADVANCE:
+                raise BadDuration("advance by at most 20 years at a time")
+            self._write((target - real).total_seconds())
+            return target
 
     def reset(self) -> datetime:
         self._write(0.0)
         return datetime.now(UTC)
 
     def _write(self, seconds: float) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"offset_seconds": seconds}), encoding="utf-8")
-        os.replace(tmp, self.path)  # a new inode: readers notice the change
+        with self._lock:  # two moves at once: one after the other, neither lost
+            atomic_write(self.path, json.dumps({"offset_seconds": seconds}))
 
     def view(self) -> dict:
         moment = self.now()

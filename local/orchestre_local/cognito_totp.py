@@ -4,7 +4,7 @@ moto 5.2.5 hands every user the same 12-character secret, too short for authenti
 for pyotp, which wants 112 bits at least). Here ``AssociateSoftwareToken`` gives each user a new
 random 160-bit secret (kept on the user, so it is saved with the local state), and the calls that
 check a code (``VerifySoftwareToken``, the ``SOFTWARE_TOKEN_MFA`` answer of a sign-in) check it
-against that user's secret. moto checks codes once ``MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP`` is
+against that user's secret, in its step or the one before. moto checks codes once ``MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP`` is
 set (runtime.py sets it). Touches moto internals: moto's version is pinned.
 """
 
@@ -66,6 +66,23 @@ def install() -> None:
         return with_secret(user, lambda: original_respond(self, session, client_id, challenge_name,
                                                           challenge_responses))
 
+    def verify_totp(totp, code: bytes, valid_window: int = 0) -> None:
+        """The code of the current step, or of the one before: Cognito's tolerance of a code typed at the end
+        of its step [U: AWS documents "clock skew" as a reason to refuse, not the window; RFC 6238 §5.2
+        recommends one step back, which the platform accepts too]."""
+        import time
+
+        from cryptography.hazmat.primitives.twofactor import InvalidToken
+
+        for back in (0, 1):
+            try:
+                totp.verify(code, int(time.time()) - back * 30)
+                return
+            except InvalidToken:
+                continue
+        raise InvalidToken("Supplied TOTP value does not match.")
+
+    models.verify_totp = verify_totp
     associate_software_token._orchestre_totp = True
     backend.associate_software_token = associate_software_token
     backend.verify_software_token = verify_software_token

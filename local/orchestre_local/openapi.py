@@ -8,13 +8,13 @@ Run: ``python -m orchestre_local.openapi`` (writes functions/docs/openapi.json).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 from orchestre.api.http import API_VERSION
 from orchestre.platform import FUNCTIONS, REPO_ROOT, match_route
 
+from .files import atomic_write
 from .functions import module
 
 OUTPUT = REPO_ROOT / "functions" / "docs" / "openapi.json"
@@ -91,9 +91,7 @@ def build() -> dict:
 
 def write(path: Path = OUTPUT) -> Path:
     """Written whole, then renamed into place: a reader (the docs function) never sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(build(), indent=1, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(build(), indent=1, sort_keys=False))
     return path
 
 

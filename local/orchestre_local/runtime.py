@@ -135,13 +135,13 @@ class LocalPlatform:
 
         self.eventbridge = eventbridge.install(self.gateway.containers, extra["EVENT_FAILURES_QUEUE_URL"], REGION)
         from .events import QueuePoller
-
-        self.pollers = [QueuePoller(q, extra[q.env], self.gateway.containers, REGION).start()
-                        for q in spec.QUEUES if q.consumer]
         from .streams import StreamPoller
 
-        self.pollers += [StreamPoller(s, self.gateway.containers, REGION, extra["EVENT_FAILURES_QUEUE_URL"]).start()
-                         for s in spec.STREAMS]
+        # the streams first: each starts after the restored data, before a queue's consumer writes anything
+        self.pollers = [StreamPoller(s, self.gateway.containers, REGION, extra["EVENT_FAILURES_QUEUE_URL"]).start()
+                        for s in spec.STREAMS]
+        self.pollers += [QueuePoller(q, extra[q.env], self.gateway.containers, REGION).start()
+                         for q in spec.QUEUES if q.consumer]
         from .clock import LocalClock
         from .local_routes import LocalRoutes
         from .schedules import Scheduler

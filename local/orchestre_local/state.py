@@ -27,7 +27,6 @@ import functools
 import inspect
 import json
 import logging
-import os
 import threading
 import time
 from datetime import datetime
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestre import platform as spec
+
+from .files import atomic_write
 
 log = logging.getLogger("orchestre_local.state")
 ACCOUNT = "123456789012"
@@ -150,9 +151,7 @@ class StateStore:
             started = time.perf_counter()
             self.dir.mkdir(parents=True, exist_ok=True)
             state = self.snapshot()
-            tmp = self.file.with_name("state.json.tmp")
-            tmp.write_text(json.dumps(state, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-            os.replace(tmp, self.file)
+            atomic_write(self.file, json.dumps(state, ensure_ascii=False, separators=(",", ":")))
             self._saved_generation = generation
             self.last_save_s = time.perf_counter() - started
             return True
@@ -189,9 +188,7 @@ class StateStore:
                     blob = key.etag.strip('"')
                     path = self.blobs / blob
                     if not path.exists():
-                        tmp = path.with_name(blob + ".tmp")
-                        tmp.write_bytes(key.value)
-                        os.replace(tmp, path)
+                        atomic_write(path, key.value)
                     objects.append({"key": key_name, "blob": blob, "metadata": dict(key.metadata)})
                 out[name] = objects
         return out

@@ -100,43 +100,51 @@ class StreamPoller:
                 shard.starting_sequence_number += done
 
     def _run(self) -> None:
-        attempts = 0
+        self._attempts = 0
         while not self._stop.is_set():
             try:
-                records = self._read()
-            except Exception:  # noqa: BLE001 - the platform is stopping
+                self._step()
+            except Exception:  # noqa: BLE001 - the platform stopping, a broken worker: the batch comes again
+                log.exception("%s: stream batch not delivered; retrying", self.stream.function)
                 if self._stop.wait(0.5):
                     return
-                continue
-            if not records:
-                self._stop.wait(0.1)
-                continue
-            batch, last = [], None
-            for r in records:
-                last = int(r["dynamodb"]["SequenceNumber"])
-                if matches(self.stream.filter, r):
-                    batch.append(self._event_record(r))
-                    if len(batch) == self.stream.batch_size:
-                        break
-            if not batch:  # nothing to deliver: skipped, as Lambda's filter does
-                self.position = last + 1
-                self._trim()
-                continue
-            failed_at = self._invoke(batch)
-            if failed_at is None:
-                self.position = int(batch[-1]["dynamodb"]["SequenceNumber"]) + 1
-                self._trim()
-                attempts = 0
-                continue
-            attempts += 1
-            self.position = failed_at  # that record and those after it come again
-            if attempts >= self.stream.max_attempts:
-                self._give_up(batch, failed_at)
-                self.position = int(batch[-1]["dynamodb"]["SequenceNumber"]) + 1
-                self._trim()
-                attempts = 0
-                continue
-            self._stop.wait(BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1])
+
+    def _step(self) -> None:
+        """Read and deliver one batch, as Lambda's event source mapping does."""
+        try:
+            records = self._read()
+        except Exception:  # noqa: BLE001 - the table is being replaced (a reset), or the platform stops
+            self._stop.wait(0.5)
+            return
+        if not records:
+            self._stop.wait(0.1)
+            return
+        batch, last = [], None
+        for r in records:
+            last = int(r["dynamodb"]["SequenceNumber"])
+            if matches(self.stream.filter, r):
+                batch.append(self._event_record(r))
+                if len(batch) == self.stream.batch_size:
+                    break
+        if not batch:  # nothing to deliver: skipped, as Lambda's filter does
+            self.position = last + 1
+            self._trim()
+            return
+        failed_at = self._invoke(batch)
+        if failed_at is None:
+            self.position = int(batch[-1]["dynamodb"]["SequenceNumber"]) + 1
+            self._trim()
+            self._attempts = 0
+            return
+        self._attempts += 1
+        self.position = failed_at  # that record and those after it come again
+        if self._attempts >= self.stream.max_attempts:
+            self._give_up(batch, failed_at)
+            self.position = int(batch[-1]["dynamodb"]["SequenceNumber"]) + 1
+            self._trim()
+            self._attempts = 0
+            return
+        self._stop.wait(BACKOFF_S[min(self._attempts, len(BACKOFF_S)) - 1])
 
     def _event_record(self, r: dict) -> dict:
         out = json.loads(json.dumps(r, default=str))
@@ -155,7 +163,12 @@ class StreamPoller:
         failures = result.get("batchItemFailures") or []
         if not failures:
             return None
-        return min(int(f["itemIdentifier"]) for f in failures)
+        first = int(batch[0]["dynamodb"]["SequenceNumber"])
+        try:
+            failed_at = min(int(f["itemIdentifier"]) for f in failures)
+        except (KeyError, TypeError, ValueError):  # not a sequence number of the batch: all of it again
+            return first
+        return max(failed_at, first)
 
     def _give_up(self, batch: list[dict], failed_at: int) -> None:
         record = {

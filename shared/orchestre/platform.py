@@ -233,7 +233,10 @@ QUEUES: tuple[Queue, ...] = (
 # The transactional outbox: an item inserted with an event (event_type, event_detail) is published to
 # the bus by the outbox function. Only those records reach it (the filter); it publishes them in order.
 STREAMS: tuple[Stream, ...] = (
-    Stream("main", "outbox", {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"event_type": {"S": [{"exists": True}]}}}}),
+    # retried as long as the stream keeps a record (24 hours): an event the bus refuses for good is
+    # parked by the function itself, so a failure that lasts is the bus's, and waits for it
+    Stream("main", "outbox", {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"event_type": {"S": [{"exists": True}]}}}},
+           max_attempts=10_000),
 )
 
 EVENT_RULES: tuple[EventRule, ...] = (
@@ -273,10 +276,12 @@ PASSWORD_POLICY = {
 # Partition-key prefixes of the main table (repositories/*.py say which items live under each).
 STRUCT, IDENT, USER, TECHACCT = "STRUCT#", "IDENT#", "USER#", "TECHACCT#"
 INV, INVNUM, FLOW, CONTRACT = "INV#", "INVNUM#", "FLOW#", "CONTRACT#"
-LOGIN, MFA, PLATFORM_ITEMS = "LOGIN#", "MFA#", "PLATFORM"  # sign-in attempts, TOTP secrets, settings/audit
+LOGIN, MFA = "LOGIN#", "MFA#"  # sign-in attempts, TOTP secrets
+SETTINGS, AUDIT = "SETTINGS#", "AUDIT#"  # the platform's settings (read by every caller), the operators' audit
+OUTBOX = "OUTBOX#"  # events the bus refused for good, parked by the outbox for operators
 # What every function that serves signed-in users reads to know who acts (api/http.caller): the
 # caller's profile, its attachments (is it a manager?) and the platform settings.
-CALLER_READS = (USER, PLATFORM_ITEMS)
+CALLER_READS = (USER, SETTINGS)
 CALLER_INDEXES = (("GSI1", (USER,)),)
 
 
@@ -305,7 +310,8 @@ FUNCTIONS: tuple[Function, ...] = (
             TableAccess("main", read=(STRUCT, *CALLER_READS), write=(USER, LOGIN, MFA), indexes=CALLER_INDEXES),
             _idempotency("accounts.create"),
             # sign-up, tokens and TOTP calls are the user's own (no IAM); these are the platform's
-            ServiceAccess(user_pool=("AdminConfirmSignUp", "AdminDeleteUser", "AdminGetUser")),
+            ServiceAccess(user_pool=("AdminConfirmSignUp", "AdminDeleteUser", "AdminGetUser",
+                                     "AdminSetUserMFAPreference")),  # an enrolled user's factor, on again
         ),
     ),
     Function(
@@ -360,7 +366,7 @@ FUNCTIONS: tuple[Function, ...] = (
             # uploads/: the presigned PUT a user sends is authorized as this function
             BucketAccess("documents", read=("originals/", "uploads/"), write=("originals/", "uploads/", "invoices/")),
             BucketAccess("exchange", read=("inbound/",), write=("outbound/",)),
-            ServiceAccess(send_to=("flows",), publish=True),
+            ServiceAccess(send_to=("flows",)),
         ),
     ),
     Function(
@@ -382,7 +388,7 @@ FUNCTIONS: tuple[Function, ...] = (
                                  ("GSI3", ("DUE#", "ROUTING#")))),
             _idempotency("revenue-orders.create"),
             BucketAccess("documents", read=("invoices/",), write=("invoices/",)),
-            ServiceAccess(publish=True, start=("lifecycle",)),
+            ServiceAccess(start=("lifecycle",)),
         ),
     ),
     Function(
@@ -419,7 +425,8 @@ FUNCTIONS: tuple[Function, ...] = (
         "The transactional outbox: events written with the changes they announce, published to the bus",
         memory_mb=256,  # a batch of stream records, one PutEvents per 10 events
         timeout_s=30,
-        access=(ServiceAccess(publish=True),),  # reading the stream: its event source mapping's grant
+        # reading the stream: its event source mapping's grant; the events the bus refuses, parked
+        access=(ServiceAccess(publish=True), TableAccess("main", write=(OUTBOX,))),
     ),
     Function(
         "admin",
@@ -427,10 +434,10 @@ FUNCTIONS: tuple[Function, ...] = (
         (Route("/v1/admin/{proxy+}", ("ANY",)),),
         memory_mb=256,
         access=(
-            TableAccess("main", read=(IDENT, *CALLER_READS), write=(STRUCT, USER, INV, PLATFORM_ITEMS),
+            TableAccess("main", read=(IDENT, OUTBOX, *CALLER_READS), write=(STRUCT, USER, INV, SETTINGS, AUDIT),
                         indexes=(*CALLER_INDEXES, ("GSI3", ("PARKED",)))),
             ServiceAccess(user_pool=("AdminGetUser", "AdminDisableUser", "AdminUserGlobalSignOut"),
-                          publish=True, start=("lifecycle",)),  # a resent invoice's event and routing
+                          start=("lifecycle",)),  # a resent invoice's routing
         ),
     ),
     Function(

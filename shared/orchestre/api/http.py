@@ -164,16 +164,25 @@ def caller(app: APIGatewayRestResolver) -> str:
         raise Unauthenticated("A bearer token is required.", code="UNAUTHENTICATED", field="Authorization")
     from ..repositories.structures import UserRepository
 
-    user = UserRepository().get(sub)
+    users = UserRepository()
+    user = users.get(sub) or users.get(sub, consistent=True)  # written a moment ago: not yet everywhere
     if user is None or user.disabled:
         raise Unauthenticated("This token's account was revoked or disabled.", code="TOKEN_REVOKED",
                               field="Authorization")
     if user.acts_as:
         return user.acts_as
-    if not user.mfa_enabled and app.current_event.path not in MFA_FREE_PATHS and _mfa_required() and _manages(sub):
-        raise Forbidden("A structure's manager signs in with a second factor: enrol one (POST /v1/me/mfa) first.",
-                        code="MFA_ENROLMENT_REQUIRED", field="Authorization")
+    if not user.mfa_enabled and _route(app) not in MFA_FREE_PATHS and _mfa_required() and (
+            _in_operators(app) or _manages(sub)):
+        raise Forbidden("A structure's manager, or an operator, signs in with a second factor: enrol one "
+                        "(POST /v1/me/mfa) first.", code="MFA_ENROLMENT_REQUIRED", field="Authorization")
     return sub
+
+
+def _route(app: APIGatewayRestResolver) -> str:
+    """The route's path as the API defines it (not as a custom domain's base path mapping prefixes it)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    resource = context.get("resourcePath") or app.current_event.raw_event.get("resource")
+    return resource if resource and "{" not in resource else app.current_event.path
 
 
 def _mfa_required() -> bool:
@@ -195,9 +204,14 @@ def _manages(sub: str) -> bool:
     from ..domain.models import AttachmentStatus, Role
     from ..repositories.structures import StructureRepository
 
-    items = StructureRepository().list_user_attachments(sub).items
-    manages = any(i.get("status") == AttachmentStatus.VALIDEE.value and
-                  i.get("role") in (Role.PRIMARY_MANAGER.value, Role.SECONDARY_MANAGER.value) for i in items)
+    structures, token, manages = StructureRepository(), None, False
+    while not manages:  # every page, until a managing attachment
+        page = structures.list_user_attachments(sub, page_token=token)
+        manages = any(i.get("status") == AttachmentStatus.VALIDEE.value and
+                      i.get("role") in (Role.PRIMARY_MANAGER.value, Role.SECONDARY_MANAGER.value) for i in page.items)
+        token = page.next_token
+        if not token:
+            break
     if len(_managers) >= 10_000:
         _managers.clear()
     _managers[sub] = (manages, time.monotonic() + MANAGER_CACHE_SECONDS)
@@ -210,11 +224,15 @@ OPERATORS_GROUP = "operators"
 def operator(app: APIGatewayRestResolver) -> str:
     """The operator who acts (a member of the user pool's ``operators`` group), or 403 for anyone else.
     API Gateway passes the token's groups as one string ("operators" or "a,b"; "[a, b]" elsewhere)."""
-    user_id = caller(app)
-    groups = claims_of(app).get("cognito:groups") or ""
-    if OPERATORS_GROUP not in {g.strip(" []'\"") for g in groups.replace(",", " ").split()}:
+    user_id = caller(app)  # an operator without a second factor is refused there while one is required
+    if not _in_operators(app):
         raise Forbidden("Reserved to the platform's operators.", code="OPERATOR_REQUIRED")
     return user_id
+
+
+def _in_operators(app: APIGatewayRestResolver) -> bool:
+    groups = claims_of(app).get("cognito:groups") or ""
+    return OPERATORS_GROUP in {g.strip(" []'\"") for g in groups.replace(",", " ").split()}
 
 
 def bearer_token(app: APIGatewayRestResolver) -> str:

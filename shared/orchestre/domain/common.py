@@ -32,13 +32,17 @@ def clock_offset() -> timedelta:
         return timedelta(0)
     stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
     if _offset[0] != stamp:
-        try:
-            with open(path, encoding="utf-8") as f:
-                seconds = float(json.load(f).get("offset_seconds", 0))
-        except (OSError, ValueError, AttributeError):
-            seconds = 0.0
-        _offset = (stamp, timedelta(seconds=seconds))
+        _offset = (stamp, read_clock_offset(path))
     return _offset[1]
+
+
+def read_clock_offset(path) -> timedelta:
+    """The offset a clock file holds (``{"offset_seconds": n}``); zero if it is missing or malformed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return timedelta(seconds=float(json.load(f)["offset_seconds"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        return timedelta(0)
 
 
 def now() -> datetime:
@@ -56,6 +60,14 @@ def now_iso() -> str:
 
 def today() -> date:
     return now().date()
+
+
+_PLATFORM_ID = re.compile(r"[0-9a-f-]{36}")
+
+
+def is_platform_id(value: str | None) -> bool:
+    """Whether ``value`` has the shape of the ids the platform makes (``new_id``): others are not looked up."""
+    return bool(value) and _PLATFORM_ID.fullmatch(value) is not None
 
 
 def new_id() -> str:

@@ -135,8 +135,15 @@ class Table:
                 raise ConditionFailed(0, from_av(old) if old else None) from None
             raise
 
-    def delete(self, pk: str, sk: str) -> None:
-        self._client.delete_item(TableName=self.name, Key=to_av({"PK": pk, "SK": sk}))
+    def delete(self, pk: str, sk: str, condition: str | None = None, names=None, values=None) -> None:
+        args: dict[str, Any] = {"TableName": self.name, "Key": to_av({"PK": pk, "SK": sk})}
+        _condition(args, condition, names, values)
+        try:
+            self._client.delete_item(**args)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConditionFailed() from None
+            raise
 
     def batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """The items of these keys that exist (BatchGetItem, 100 at a time; unprocessed keys retried)."""

@@ -170,18 +170,13 @@ class IdentityProvider:
 
     def start_totp(self, access_token: str) -> str:
         """A new TOTP secret for the signed-in user (base32), to be confirmed by a code."""
-        try:
-            return self._client.associate_software_token(AccessToken=access_token)["SecretCode"]
-        except ClientError as exc:
-            if _code(exc) == "NotAuthorizedException":
-                raise Unauthenticated("The access token is no longer valid.", code="UNAUTHENTICATED") from None
-            raise
+        return self._as_user(self._client.associate_software_token, AccessToken=access_token)["SecretCode"]
 
     def confirm_totp(self, access_token: str, code: str) -> None:
         """Check the code with the identity provider and make TOTP the user's second factor."""
         try:
-            out = self._client.verify_software_token(AccessToken=access_token, UserCode=code,
-                                                     FriendlyDeviceName="authenticator")
+            out = self._as_user(self._client.verify_software_token, AccessToken=access_token, UserCode=code,
+                                FriendlyDeviceName="authenticator")
         except ClientError as exc:
             if _code(exc) in ("CodeMismatchException", "EnableSoftwareTokenMFAException"):
                 raise InvalidInput("The code is not the authenticator's current one.", code="INVALID_MFA_CODE",
@@ -189,8 +184,25 @@ class IdentityProvider:
             raise
         if out.get("Status", "SUCCESS") != "SUCCESS":
             raise InvalidInput("The code was not accepted.", code="INVALID_MFA_CODE", field="code")
-        self._client.set_user_mfa_preference(AccessToken=access_token, SoftwareTokenMfaSettings={
-            "Enabled": True, "PreferredMfa": True})
+        self._as_user(self._client.set_user_mfa_preference, AccessToken=access_token,
+                      SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+
+    def require_totp(self, email: str) -> None:
+        """Switch the user's TOTP second factor on again (operator side: no user token needed)."""
+        self._client.admin_set_user_mfa_preference(UserPoolId=self.pool_id, Username=email,
+                                                   SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+
+    @staticmethod
+    def _as_user(call, **kwargs):
+        """A call made with the user's access token: a token the identity provider no longer accepts (signed
+        out everywhere, disabled) is a 401, not a failure of the platform."""
+        try:
+            return call(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "NotAuthorizedException":
+                raise Unauthenticated("The access token is no longer valid.", code="UNAUTHENTICATED",
+                                      field="Authorization") from None
+            raise
 
     # -- operators -----------------------------------------------------------------------
 

@@ -190,6 +190,8 @@ class InvoiceRepository:
             ops.append(put_op(self._item(c.record), "attribute_not_exists(PK)"))
             if c.history is not None:
                 ops.append(self._history_op(c.history, c.event))
+            elif c.event is not None:  # the outbox is the history entry: without one the event would be lost
+                raise ValueError(f"the event of {c.record.invoice_id} needs its history entry")
         for ch in changes:
             routing_since = ch.before.updated_at if ch.before.status == Status.DEPOSEE.value else None
             ops.append(put_op(self._item(ch.after, routing_since), "#s = :s AND #v = :v",

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..domain.common import name_keys
 from ..domain.models import Attachment, AttachmentStatus, AuditEvent, Service, Structure, TechnicalAccount, User
-from .dynamo import ConditionFailed, Page, Table, delete_op, put_op
+from .dynamo import ConditionFailed, Page, Table, delete_op, put_op, update_op
 
 DIRECTORY_IDS = "DIRID#PUBLIC"
 
@@ -139,11 +139,11 @@ class StructureRepository:
         guard = self.table.get(identifier_pk(identifier_type, identifier), "IDENT")
         return self.get(guard["structure_id"]) if guard else None
 
-    def save(self, structure: Structure, before: Structure, audit: AuditEvent) -> None:
+    def save(self, structure: Structure, before: Structure, audit: AuditEvent, also: tuple[dict, ...] = ()) -> None:
         """Replace the profile read as ``before`` if nobody changed it since (ConditionFailed)."""
         self.table.transact(
             [self._versioned_put(self._structure_item(structure), before.version), self._audit_op(audit),
-             *self._directory_ops(structure, before)]
+             *self._directory_ops(structure, before), *also]
         )
 
     # -- services ------------------------------------------------------------------------
@@ -305,6 +305,7 @@ class UserRepository:
         return User.model_validate(self.table.update(f"USER#{user_id}", "PROFILE", "SET mfa_enabled = :e",
                                                      values={":e": enabled}, condition="attribute_exists(PK)"))
 
-    def disable(self, user_id: str) -> User:
-        return User.model_validate(self.table.update(f"USER#{user_id}", "PROFILE", "SET disabled = :d",
-                                                     values={":d": True}, condition="attribute_exists(PK)"))
+    def disable(self, user_id: str, also: tuple[dict, ...] = ()) -> User:
+        self.table.transact([update_op(f"USER#{user_id}", "PROFILE", "SET disabled = :d", values={":d": True},
+                                       condition="attribute_exists(PK)"), *also])
+        return User.model_validate(self.table.get(f"USER#{user_id}", "PROFILE", consistent=True))

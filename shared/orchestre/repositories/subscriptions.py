@@ -164,10 +164,12 @@ class Channels:
 
 class DeliveryLog:
     """Deliveries already made for an event (by its event_id), kept a day: a second delivery of the same
-    event (a retry, a republication by the outbox) does not make them again. (Two copies of an event
-    handled at the same instant could both deliver: EventBridge's duplicates are rare and apart.)"""
+    event (a retry, a republication by the outbox) does not make them again. Handling a copy starts by
+    claiming the event for a short lease (a conditional write): a copy arriving while another is being
+    handled is dropped, since that one makes every delivery or comes back by its own retry."""
 
     TTL_SECONDS = 24 * 3600
+    LEASE_SECONDS = 40  # longer than the notify function's timeout (30 s, platform.py); its retries come later
 
     @property
     def _table(self) -> str:
@@ -177,18 +179,34 @@ class DeliveryLog:
     def _key(event_key: str) -> dict:
         return {"id": {"S": f"notify-deliveries#{event_key}"}}
 
-    def delivered(self, event_key: str) -> set[str]:
-        out = aws.client("dynamodb").get_item(TableName=self._table, Key=self._key(event_key), ConsistentRead=True)
-        item = out.get("Item") or {}
-        return set(item.get("delivered", {}).get("SS", []))
+    def claim(self, event_key: str) -> set[str] | None:
+        """The deliveries made already for this event, now claimed; None while another copy holds it."""
+        moment = int(time.time())
+        try:
+            out = aws.client("dynamodb").update_item(
+                TableName=self._table, Key=self._key(event_key),
+                UpdateExpression="SET #l = :until, #e = :exp",
+                ConditionExpression="attribute_not_exists(#l) OR #l < :now",
+                ExpressionAttributeNames={"#l": "lease_until", "#e": "expiration"},
+                ExpressionAttributeValues={":until": {"N": str(moment + self.LEASE_SECONDS)},
+                                           ":now": {"N": str(moment)},
+                                           ":exp": {"N": str(moment + self.TTL_SECONDS)}},
+                ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return set(out["Attributes"].get("delivered", {}).get("SS", []))
 
     def record(self, event_key: str, delivery_keys: list[str]) -> None:
-        if not delivery_keys:
-            return
-        aws.client("dynamodb").update_item(
-            TableName=self._table, Key=self._key(event_key),
-            UpdateExpression="ADD #d :keys SET #e = :exp",
-            ExpressionAttributeNames={"#d": "delivered", "#e": "expiration"},
-            ExpressionAttributeValues={":keys": {"SS": sorted(set(delivery_keys))},
-                                       ":exp": {"N": str(int(time.time()) + self.TTL_SECONDS)}},
-        )
+        """The deliveries made (none: only the claim is released)."""
+        names = {"#l": "lease_until"}
+        values: dict = {}
+        expression = "REMOVE #l"
+        if delivery_keys:
+            expression = "ADD #d :keys REMOVE #l"
+            names["#d"] = "delivered"
+            values[":keys"] = {"SS": sorted(set(delivery_keys))}
+        aws.client("dynamodb").update_item(TableName=self._table, Key=self._key(event_key),
+                                           UpdateExpression=expression, ExpressionAttributeNames=names,
+                                           **({"ExpressionAttributeValues": values} if values else {}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -9,7 +10,7 @@ from pydantic import StringConstraints, field_validator
 
 from ..domain import security
 from ..domain.common import Command, iso, now, now_iso
-from ..domain.errors import Conflict, InvalidInput, TooManyRequests, Unauthenticated
+from ..domain.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthenticated
 from ..domain.models import Email, Name, User
 from ..repositories.identity import Challenge, IdentityProvider, Tokens
 from ..repositories.security import SignInAttempts, TotpSecrets
@@ -58,7 +59,8 @@ class SecondFactor(Command):
 
 
 class TotpConfirmation(Command):
-    code: TotpCode
+    code: TotpCode  # of the new secret
+    current_code: TotpCode | None = None  # of the active one, when a second factor replaces it
 
 
 def _real_now():
@@ -94,41 +96,65 @@ class AccountService:
 
     # -- signing in: password, then the second factor if the user has one; lockout -----------
 
-    def _refuse_if_locked(self, email: str) -> None:
-        attempts = self.attempts.get(email)
-        if attempts.locked(now()):
+    def _attempt(self, email: str) -> security.Attempts | None:
+        """Count this sign-in attempt before it is made (refunded when it succeeds); refuse it while the
+        account is locked. None for a technical credential (never locked out)."""
+        if email.endswith(security.TECHNICAL_LOGIN_DOMAIN):
+            return None
+        reserved = self.attempts.reserve(email, now())
+        if reserved is None:
+            raise TooManyRequests("Too many sign-ins at once for this account: try again in a second.",
+                                  code="SIGN_IN_CONTENDED", field="email", retry_after_seconds=1)
+        allowed, attempts = reserved
+        if not allowed:
             raise _locked(attempts)
+        return attempts
 
-    def _failed(self, email: str, error: Exception) -> Exception:
-        """Count a failed sign-in; the one that locks the account says so."""
-        attempts = self.attempts.record_failure(email, now())
-        return _locked(attempts) if attempts.locked(now()) else error
+    def _failed(self, attempts: security.Attempts | None, error: Exception) -> Exception:
+        """A failed attempt (counted already): the one that locked the account says so."""
+        return _locked(attempts) if attempts is not None and attempts.locked(now()) else error
+
+    def _succeeded(self, email: str, attempts: security.Attempts | None) -> None:
+        if attempts is not None:
+            self.attempts.reset(email)
 
     def token(self, cmd: Credentials) -> Tokens | Challenge:
         email = cmd.email.lower()
-        self._refuse_if_locked(email)
+        attempts = self._attempt(email)
         try:
             result = self.idp.authenticate(email, cmd.password)
         except Unauthenticated as exc:
-            raise self._failed(email, exc) from None
+            raise self._failed(attempts, exc) from None
         if isinstance(result, Tokens):
-            self.attempts.reset(email)
-        return result  # a Challenge: the second factor decides, and resets
+            self._refuse_without_factor(email)
+            self._succeeded(email, attempts)
+        elif attempts is not None:  # the password was right: the second factor's own attempt decides
+            self.attempts.refund(email, attempts)
+        return result
+
+    def _refuse_without_factor(self, email: str) -> None:
+        """An enrolled user always signs in with the second factor: if the identity provider gave tokens
+        without asking for it (the factor switched off there, behind the platform's back), the factor is
+        switched on again and the sign-in refused."""
+        user_id = self.idp.user_id(email)
+        if user_id and self.totp.get(user_id).secret:
+            self.idp.require_totp(email)
+            raise Unauthenticated("Your second factor was switched off outside Orchestre: it is on again; sign "
+                                  "in again with your authenticator's code.", code="MFA_REQUIRED", field="email")
 
     def second_factor(self, cmd: SecondFactor) -> Tokens:
         email = cmd.email.lower()
-        self._refuse_if_locked(email)
+        attempts = self._attempt(email)
         user_id = self.idp.user_id(email)
         record = self.totp.get(user_id) if user_id else None
         step = security.totp_matches(record.secret, cmd.code, _real_now()) if record and record.secret else None
         if step is None:
-            raise self._failed(email, Unauthenticated("The code is not the authenticator's current one.",
-                                                      code="INVALID_MFA_CODE", field="code"))
+            raise self._failed(attempts, _invalid_code(Unauthenticated))
         if not self.totp.use(user_id, step):
-            raise self._failed(email, Unauthenticated("This code was used already: wait for the next one.",
-                                                      code="MFA_CODE_REPLAYED", field="code"))
+            raise self._failed(attempts, Unauthenticated("This code was used already: wait for the next one.",
+                                                         code="MFA_CODE_REPLAYED", field="code"))
         tokens = self.idp.answer_totp(email, cmd.session, cmd.code)
-        self.attempts.reset(email)
+        self._succeeded(email, attempts)
         return tokens
 
     # -- enrolling a second factor -----------------------------------------------------------
@@ -147,10 +173,13 @@ class AccountService:
         record = self.totp.get(user_id)
         if not record.pending_secret:
             raise Conflict("Start with POST /v1/me/mfa: no secret awaits a code.", code="MFA_NOT_STARTED")
+        if record.secret and (cmd.current_code is None or security.totp_matches(
+                record.secret, cmd.current_code, _real_now()) is None):
+            raise Forbidden("A second factor is active: send its current code as current_code to replace it.",
+                            code="MFA_CURRENT_CODE_REQUIRED", field="current_code")
         step = security.totp_matches(record.pending_secret, cmd.code, _real_now())
         if step is None:
-            raise InvalidInput("The code is not the authenticator's current one.", code="INVALID_MFA_CODE",
-                               field="code")
+            raise _invalid_code(InvalidInput)
         self.idp.confirm_totp(access_token, cmd.code)
         if not self.totp.activate(user_id, record.pending_secret, step):
             raise Conflict("Another enrolment started meanwhile: use its secret.", code="MFA_NOT_STARTED")
@@ -160,8 +189,12 @@ class AccountService:
         return self.users.get(user_id)
 
 
+def _invalid_code(error: type[Exception]) -> Exception:
+    return error("The code is not the authenticator's current one.", code="INVALID_MFA_CODE", field="code")
+
+
 def _locked(attempts: security.Attempts) -> TooManyRequests:
     until = attempts.locked_until
-    wait = max(1, int((until - now()).total_seconds()))
+    wait = max(1, math.ceil((until - now()).total_seconds()))
     return TooManyRequests(f"Too many failed sign-ins: the account is locked until {iso(until)}.",
                            code="ACCOUNT_LOCKED", field="email", retry_at=iso(until), retry_after_seconds=wait)

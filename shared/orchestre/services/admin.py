@@ -7,20 +7,17 @@ structure, in the invoice's history for an invoice, and in the platform's own au
 
 from __future__ import annotations
 
-import re
-import secrets
 from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
 from ..domain import access
-from ..domain.common import Command, now_iso
-from ..domain.errors import InvalidInput, NotFound
+from ..domain.common import Command, is_platform_id, now_iso
+from ..domain.errors import Conflict, InvalidInput, NotFound
 from ..domain.identifiers import IdentifierType, normalize_identifier
 from ..domain.models import AuditEvent, Structure, User
-from ..repositories.dynamo import Table, put_op
 from ..repositories.identity import IdentityProvider
-from ..repositories.security import PlatformSettings
+from ..repositories.security import PlatformAudit, PlatformSettings
 from ..repositories.structures import StructureRepository, UserRepository
 from .lifecycle import LifecycleService
 from .structures import StructureService
@@ -36,27 +33,6 @@ class Settings(Command):
 
 class Resend(Command):
     comment: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
-
-
-class PlatformAudit:
-    """The operators' actions, newest first: PK ``PLATFORM``, SK ``AUDIT#<at>#<rand>``."""
-
-    def __init__(self, table: Table | None = None):
-        self.table = table or Table()
-
-    def op(self, actor: str, action: str, target: str, **details: Any) -> dict:
-        at = now_iso()
-        return put_op({"PK": "PLATFORM", "SK": f"AUDIT#{at}#{secrets.token_hex(4)}", "type": "AUDIT",
-                       "structure_id": "PLATFORM", "at": at, "actor": actor, "action": action, "target": target,
-                       "details": details})
-
-    def record(self, actor: str, action: str, target: str, **details: Any) -> None:
-        self.table.transact([self.op(actor, action, target, **details)])
-
-    def list(self, limit: int, page_token: str | None) -> tuple[list[AuditEvent], str | None]:
-        page = self.table.query("PLATFORM", begins_with="AUDIT#", limit=limit, page_token=page_token,
-                                newest_first=True)
-        return [AuditEvent.model_validate(i) for i in page.items], page.next_token
 
 
 class AdminService:
@@ -90,15 +66,14 @@ class AdminService:
             raise InvalidInput("Name a flag to set.", code="VALIDATION_ERROR", field="body")
         before = self.structure(structure_id)
         after = before.model_copy(update=changes)
-        saved = StructureService(self.structures)._save(operator_id, before, after, expected_version,
-                                                        "OPERATOR_FLAGS_SET", **changes)
-        self.audit.record(operator_id, "STRUCTURE_FLAGS_SET", structure_id, **changes)
-        return saved
+        return StructureService(self.structures)._save(
+            operator_id, before, after, expected_version, "OPERATOR_FLAGS_SET",
+            also=(self.audit.op(operator_id, "STRUCTURE_FLAGS_SET", structure_id, **changes),), **changes)
 
     # -- users -----------------------------------------------------------------------------
 
     def user(self, user_id: str) -> tuple[User, list[dict]]:
-        user = self.users.get(user_id, consistent=True) if re.fullmatch(r"[0-9a-f-]{36}", user_id or "") else None
+        user = self.users.get(user_id, consistent=True) if is_platform_id(user_id) else None
         if user is None:
             raise NotFound(f"User {user_id} not found.", code="USER_NOT_FOUND", field="user_id")
         attachments = self.structures.list_user_attachments(user_id).items
@@ -115,17 +90,19 @@ class AdminService:
         if user.acts_as:
             raise InvalidInput("A technical credential is revoked by its structure's managers.",
                                code="TECHNICAL_CREDENTIAL", field="user_id")
-        self.idp.disable(user_id)
-        disabled = self.users.disable(user_id)
-        self.audit.record(operator_id, "USER_DISABLED", user_id)
-        return disabled
+        self.idp.disable(user_id)  # first: signing in stops now; the profile (refusing its tokens) then
+        return self.users.disable(user_id, also=(self.audit.op(operator_id, "USER_DISABLED", user_id),))
 
     # -- invoices --------------------------------------------------------------------------
 
     def resend(self, operator_id: str, invoice_id: str, cmd: Resend):
-        inv = self.lifecycle.resend(operator_id, invoice_id, cmd.comment)
-        self.audit.record(operator_id, "INVOICE_RESENT", invoice_id)
-        return inv
+        return self.lifecycle.resend(operator_id, invoice_id, cmd.comment,
+                                     also=(self.audit.op(operator_id, "INVOICE_RESENT", invoice_id),))
+
+    def parked_events(self, limit: int, page_token: str | None):
+        from ..repositories.events import ParkedEvents
+
+        return ParkedEvents(self.structures.table).list(limit, page_token)
 
     # -- settings --------------------------------------------------------------------------
 
@@ -136,6 +113,12 @@ class AdminService:
         changes = cmd.model_dump(exclude_unset=True, exclude_none=True)
         if not changes:
             raise InvalidInput("Name a setting to change.", code="VALIDATION_ERROR", field="body")
-        saved = PlatformSettings().set(changes, operator_id, now_iso())
-        self.audit.record(operator_id, "SETTINGS_CHANGED", "PLATFORM", **changes)
-        return saved
+        if changes.get("mfa_required_for_managers") and not self._enrolled(operator_id):
+            raise Conflict("Enrol your own second factor first (POST /v1/me/mfa): once it is required, operators "
+                           "without one are refused too.", code="MFA_ENROLMENT_REQUIRED", field="mfa_required_for_managers")
+        return PlatformSettings().set(changes, operator_id, now_iso(),
+                                      also=(self.audit.op(operator_id, "SETTINGS_CHANGED", "PLATFORM", **changes),))
+
+    def _enrolled(self, operator_id: str) -> bool:
+        user = self.users.get(operator_id, consistent=True)
+        return bool(user and user.mfa_enabled)

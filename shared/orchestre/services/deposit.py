@@ -18,7 +18,7 @@ from datetime import timedelta
 from urllib.parse import unquote_plus
 
 from ..domain import deposit as rules
-from ..domain.common import iso, new_id, now, now_iso, today
+from ..domain.common import is_platform_id, iso, new_id, now, now_iso, today
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.flows import Flow, FlowInvoice, FlowStatus
 from ..domain.invoices import (
@@ -105,7 +105,7 @@ class DepositService:
                 "expires_in": 900, "max_bytes": MAX_FILE_BYTES}
 
     def read_upload(self, caller: str, upload_id: str) -> bytes:
-        if not re.fullmatch(r"[0-9a-f-]{36}", upload_id or ""):
+        if not is_platform_id(upload_id):
             raise InvalidInput("Unknown upload_id.", code="UPLOAD_NOT_FOUND", field="upload_id")
         try:
             content = self.documents.get(f"uploads/{caller}/{upload_id}", MAX_FILE_BYTES)
@@ -148,7 +148,7 @@ class DepositService:
         return flow
 
     def get_flow(self, caller: str, flow_id: str) -> Flow:
-        flow = self.flows.get(flow_id) if re.fullmatch(r"[0-9a-f-]{36}", flow_id or "") else None
+        flow = self.flows.get(flow_id) if is_platform_id(flow_id) else None
         if flow is None or flow.depositor_id != caller:
             raise NotFound(f"Flow {flow_id} not found.", code="FLOW_NOT_FOUND", field="flow_id")
         return flow

@@ -20,7 +20,7 @@ from ..domain import access
 from ..domain import deposit as rules
 from ..domain import lifecycle as lc
 from ..domain import payment
-from ..domain.common import Command, iso, new_id, now, now_iso, today
+from ..domain.common import Command, is_platform_id, iso, new_id, now, now_iso, today
 from ..domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..domain.invoices import AttachmentInput, Channel, HistoryEntry, Invoice
 from ..domain.models import Permission, Space, Structure
@@ -93,6 +93,16 @@ class LifecycleService:
         aws.client("stepfunctions").start_execution(
             stateMachineArn=aws.env(STATE_MACHINE_ENV), name=f"{invoice_id}-{secrets.token_hex(6)}",
             input=json.dumps({"invoice_id": invoice_id}))
+
+    def _start_or_leave_to_sweep(self, invoice_id: str) -> None:
+        """Start the routing of an invoice whose move to DEPOSEE is written: if it cannot start now, the
+        routing sweep starts it within minutes (the move is not undone, nor reported as failed)."""
+        try:
+            self.start(invoice_id)
+        except Exception:  # noqa: BLE001
+            from ..api.http import logger
+
+            logger.exception("routing workflow not started; the sweep will", extra={"invoice_id": invoice_id})
 
     def _platform_move(self, invoice_id: str, to: lc.Status, **changes) -> Invoice:
         inv = self.repo.get(invoice_id, consistent=True)
@@ -167,7 +177,7 @@ class LifecycleService:
         return read, act
 
     def load(self, user_id: str, invoice_id: str) -> tuple[Invoice, set[lc.Role], set[lc.Role]]:
-        inv = self.repo.get(invoice_id) if re.fullmatch(r"[0-9a-f-]{36}", invoice_id or "") else None
+        inv = self.repo.get(invoice_id) if is_platform_id(invoice_id) else None
         if inv is None:
             raise _not_found(invoice_id)
         read, act = self._sides(user_id, inv)
@@ -222,10 +232,11 @@ class LifecycleService:
         (no event is lost). A lost race is ConditionFailed (``index``: the failed operation)."""
         self.repo.commit(changes, creations or [], extra_ops or [])
 
-    def _apply(self, inv: Invoice, to: lc.Status, role: lc.Role, actor: str | None, **kwargs) -> Invoice:
+    def _apply(self, inv: Invoice, to: lc.Status, role: lc.Role, actor: str | None,
+               extra_ops: list[dict] | None = None, **kwargs) -> Invoice:
         change = self.prepare(inv, to, role, actor, **kwargs)
         try:
-            self.commit([change])
+            self.commit([change], extra_ops=extra_ops)
         except ConditionFailed as exc:
             current = (exc.item or {}).get("status", "?")
             raise Conflict(f"The invoice changed meanwhile (now {current}); read it again.",
@@ -285,23 +296,20 @@ class LifecycleService:
                             service_code=cmd.service_code, legal_commitment=cmd.legal_commitment, payment_clock=None,
                             overdue_notified=False,
                             details={"recipient": ctx.buyer.identifier, "service_code": cmd.service_code})
-        try:
-            self.start(after.invoice_id)
-        except Exception:  # noqa: BLE001 - the routing sweep restarts it within minutes
-            from ..api.http import logger
-
-            logger.exception("routing workflow not started; the sweep will", extra={"invoice_id": invoice_id})
+        self._start_or_leave_to_sweep(after.invoice_id)
         return after
 
-    def resend(self, operator_id: str, invoice_id: str, comment: str | None = None) -> Invoice:
-        """An operator routes a parked invoice again, as it is (the cause was fixed meanwhile)."""
-        inv = self.repo.get(invoice_id, consistent=True) if re.fullmatch(r"[0-9a-f-]{36}", invoice_id or "") else None
+    def resend(self, operator_id: str, invoice_id: str, comment: str | None = None,
+               also: tuple[dict, ...] = ()) -> Invoice:
+        """An operator routes a parked invoice again, as it is (the cause was fixed meanwhile), with
+        ``also`` (the operator's audit entry) in the same transaction."""
+        inv = self.repo.get(invoice_id, consistent=True) if is_platform_id(invoice_id) else None
         if inv is None:
             raise _not_found(invoice_id)
         lc.check_move(lc.Status(inv.status), {lc.Role.OPERATOR}, lc.Status.DEPOSEE, "resend", None, None)
         after = self._apply(inv, lc.Status.DEPOSEE, lc.Role.OPERATOR, operator_id, comment=comment,
-                            routing_error=None, details={"resent_by_operator": True})
-        self.start(after.invoice_id)
+                            routing_error=None, details={"resent_by_operator": True}, extra_ops=list(also))
+        self._start_or_leave_to_sweep(after.invoice_id)
         return after
 
     def parked(self, limit: int, page_token: str | None) -> tuple[list[Invoice], str | None]:

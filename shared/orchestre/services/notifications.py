@@ -342,8 +342,25 @@ class Notifier:
             return outcome
         parties, names = self._parties(detail)
         deliveries = plan(name, parties)
-        # an event may come more than once (a retry, a republication): the delivery log is read
-        done = self.log.delivered(event_key) if deliveries else set()
+        if not deliveries:
+            return outcome
+        # an event may come more than once (a retry, a republication): claimed, with what was delivered
+        done = self.log.claim(event_key)
+        if done is None:  # another copy is being handled now: it delivers, or comes back by its retry
+            outcome.skipped.extend(deliveries)
+            return outcome
+        try:
+            failed = self._deliver_all(deliveries, done, name, str(detail_type), detail, names, event_key, outcome)
+        finally:  # what was made is recorded, and the claim released, whatever happened
+            self.log.record(event_key, [d.key for d in outcome.sent] + [d.key for d, _ in outcome.undeliverable])
+        if failed:
+            raise NotificationFailed("; ".join(f"{d.channel.value} {d.subscription_id or 'default'}: "
+                                               f"{type(e).__name__}: {e}" for d, e in failed)) from failed[0][1]
+        return outcome
+
+    def _deliver_all(self, deliveries: list[Delivery], done: set[str], name: str, detail_type: str,
+                     detail: dict[str, Any], names: dict[Side, str], event_key: str,
+                     outcome: Outcome) -> list[tuple[Delivery, Exception]]:
         reserved = _platform_queue_urls()
         failed: list[tuple[Delivery, Exception]] = []
         for d in deliveries:
@@ -353,19 +370,13 @@ class Notifier:
             try:
                 if d.channel is Channel.SQS and d.target in reserved:
                     raise Undeliverable("ReservedQueue", "a platform queue is not a subscriber's target")
-                self._deliver(d, name, str(detail_type), detail, names, event_key)
+                self._deliver(d, name, detail_type, detail, names, event_key)
                 outcome.sent.append(d)
             except Undeliverable as exc:
                 outcome.undeliverable.append((d, exc.code))
             except Exception as exc:  # noqa: BLE001 - retried with the event; the others go on
                 failed.append((d, exc))
-        made = [d.key for d in outcome.sent] + [d.key for d, _ in outcome.undeliverable]
-        if made:  # a second delivery of this event (a republication, a retry) makes none of them again
-            self.log.record(event_key, made)
-        if failed:
-            raise NotificationFailed("; ".join(f"{d.channel.value} {d.subscription_id or 'default'}: "
-                                               f"{type(e).__name__}: {e}" for d, e in failed)) from failed[0][1]
-        return outcome
+        return failed
 
     def _deliver(self, d: Delivery, name: str, detail_type: str, detail: dict[str, Any], names: dict[Side, str],
                  event_key: str) -> None:

@@ -126,12 +126,14 @@ class StructureService:
         return structure, access.require_member(attachment, structure_id)
 
     def _save(self, user_id: str, before: Structure, after: Structure, expected_version: int | None,
-              action: str, **details) -> Structure:
+              action: str, also: tuple[dict, ...] = (), **details) -> Structure:
+        """Save a structure read as ``before``, with its audit entry and ``also`` (other writes that must
+        happen with it), atomically."""
         if expected_version is not None and expected_version != before.version:
             raise _version_mismatch(before.version)
         after = after.model_copy(update={"version": before.version + 1, "updated_at": now_iso()})
         try:
-            self.repo.save(after, before, self._audit(before.structure_id, user_id, action, **details))
+            self.repo.save(after, before, self._audit(before.structure_id, user_id, action, **details), also)
         except ConditionFailed:
             if expected_version is not None:
                 raise _version_mismatch((self.repo.get(before.structure_id) or before).version) from None

@@ -11,14 +11,13 @@ scheduled job through the sparse index (no scan).
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import access
 from ..domain import lifecycle as lc
 from ..domain import payment
-from ..domain.common import iso, new_id, now, now_iso
+from ..domain.common import is_platform_id, iso, new_id, now, now_iso
 from ..domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..domain.invoices import Channel, HistoryEntry, Invoice, InvoiceFiles, Syntax
 from ..domain.models import Permission, Space, Structure
@@ -45,7 +44,6 @@ from ..repositories.works import ContractNumberTaken, ContractRepository
 from .lifecycle import LifecycleService, status_event
 
 DEADLINE_EVENT = "WorksDeadline"  # a reminder before a works deadline, or its passing (docs/events.md)
-_ID = re.compile(r"^[0-9a-f-]{36}$")
 # where the piece a party answers goes: its status once answered
 ANSWERED = {
     lc.Status.MISE_A_DISPOSITION_MOE: lc.Status.PRISE_EN_COMPTE_MOE,
@@ -90,7 +88,7 @@ class WorksService:
 
     def _contract_for(self, user_id: str, contract_id: str) -> tuple[Contract, dict[str, Permission]]:
         """The contract and the caller's rights on its parties' structures; 404 to anyone else."""
-        contract = self.contracts.get(contract_id) if _ID.match(contract_id or "") else None
+        contract = self.contracts.get(contract_id) if is_platform_id(contract_id) else None
         if contract is None:
             raise _contract_not_found(contract_id)
         rights = self._rights(user_id, set(contract.parties()))
@@ -148,7 +146,7 @@ class WorksService:
     # -- pieces: reading -------------------------------------------------------------------------
 
     def _load_piece(self, piece_id: str, consistent: bool = False) -> Invoice:
-        piece = self.pieces.get(piece_id, consistent=consistent) if _ID.match(piece_id or "") else None
+        piece = self.pieces.get(piece_id, consistent=consistent) if is_platform_id(piece_id) else None
         if piece is None or not piece.works:
             raise _piece_not_found(piece_id)
         return piece
@@ -270,7 +268,8 @@ class WorksService:
         if not cmd.previous_piece_id:
             raise InvalidInput(f"{frame.code} answers a piece ({', '.join(frame.answers)}): name it.",
                                code="PREVIOUS_PIECE_REQUIRED", field="previous_piece_id")
-        previous = self.pieces.get(cmd.previous_piece_id, consistent=True) if _ID.match(cmd.previous_piece_id) else None
+        previous = (self.pieces.get(cmd.previous_piece_id, consistent=True)
+                    if is_platform_id(cmd.previous_piece_id) else None)
         if previous is None or not previous.works:
             raise _piece_not_found(cmd.previous_piece_id)
         w = previous.works
