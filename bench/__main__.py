@@ -48,6 +48,20 @@ def main() -> int:
         print(f"  works monthly cycle: {results['cost']['works_monthly_cycle']['usd_per_million']} USD per million; "
               f"deadline job over 10,000 open pieces: {results['cost']['works_deadline_job_10k_open']['usd_per_month_hourly']}"
               " USD a month (hourly)", flush=True)
+    if "justice" in results:  # per million memos; the revocation job per run
+        j = results["justice"]
+        results["cost"]["justice_memo_to_payment"] = cost.scenario(j["memo_to_payment"])
+        results["cost"]["justice_revocation_10k"] = {
+            "usd_per_run": round(cost.scenario(j["justice_revocation"])["usd_per_million"] / 1e6, 4)}
+        print(f"  justice memo draft -> MISE_EN_PAIEMENT: {results['cost']['justice_memo_to_payment']['usd_per_million']}"
+              f" USD per million; revocation job over 10,000 mandates: "
+              f"{results['cost']['justice_revocation_10k']['usd_per_run']} USD a run", flush=True)
+    if "tic" in results:  # per million requests, per million delegations
+        for k in ("request_to_payment", "delegation_to_approval"):
+            results["cost"][f"tic_{k}"] = cost.scenario(results["tic"][k])
+        print(f"  tic request draft -> MISE_EN_PAIEMENT: {results['cost']['tic_request_to_payment']['usd_per_million']} "
+              f"USD per million; delegation asked -> approved: "
+              f"{results['cost']['tic_delegation_to_approval']['usd_per_million']} USD per million", flush=True)
     phases["cost"] = time.perf_counter() - t
     if only == "calls":
         print(json.dumps({"cost": {k: results["cost"][k] for k in ("usd_per_million_invoices", "by_service_usd_per_million")},

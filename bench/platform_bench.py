@@ -79,7 +79,7 @@ class Bench:
         r = self.ok(201, "POST", "/v1/accounts", {"email": email, "password": PASSWORD, "first_name": "Bench",
                                                  "last_name": prefix})
         t = self.ok(200, "POST", "/v1/auth/token", {"email": email, "password": PASSWORD})
-        return {"user_id": r["user_id"], "token": t["access_token"]}
+        return {"user_id": r["user_id"], "email": email, "token": t["access_token"]}
 
     def structure_body(self, kind="PRIVATE", **extra):
         return {"identifier_type": "SIRET", "identifier": random_siret(), "name": f"Bench {uuid.uuid4().hex[:8]}",
@@ -412,6 +412,12 @@ def run(latency_runs=200, conc_seconds=3.0, out=sys.stdout, calls_only=False) ->
         from . import works_bench
 
         results["works"] = works_bench.run(b)
+        from . import justice_bench
+
+        results["justice"] = justice_bench.run(b)
+        from . import tic_bench
+
+        results["tic"] = tic_bench.run(b)
         if calls_only:  # BENCH_ONLY=calls: the counts and the cost, in seconds (for design iterations)
             return results
 

@@ -55,6 +55,46 @@ def markdown(r: dict) -> str:
               f"{job['dynamodb_rru']} RRU, {job['by_operation'].get('dynamodb.Scan', 0)} scans: it reads the due days' "
               f"partitions of the sparse index only. {jc.get('usd_per_month_hourly')} USD a month.", ""]
 
+    if r.get("justice"):
+        j, jc = r["justice"], c.get("justice_memo_to_payment", {})
+        m, cs = j["memo_to_payment"], j["concurrent_submissions"]
+        L += ["## Justice fee memos", "",
+              f"- One memo from draft to MISE_EN_PAIEMENT (draft, submission with the PDF rendered, CERTIFIE, "
+              f"MISE_EN_PAIEMENT): **{m['total']} AWS calls**, {m['dynamodb_wru']} WRU, "
+              f"**{jc.get('usd_per_million')} USD per million memos** "
+              f"({', '.join(f'{k} {v}' for k, v in m['by_operation'].items())}).",
+              f"- **{cs['submissions']} concurrent submissions under one mandate**: {cs['errors']} errors, "
+              f"{cs['distinct_numbers']} distinct numbers, consecutive: {cs['consecutive']} ({cs['first']} .. "
+              f"{cs['last']}); per submission p50 **{cs['p50']} ms**, p95 **{cs['p95']} ms** "
+              f"({cs['wall_seconds']} s for all 50; one submission alone: p50 {cs['alone']['p50']} ms, p95 "
+              f"{cs['alone']['p95']} ms). {cs['transactions']} transactions for {cs['submissions']} numbers: a "
+              f"submission that lost the number retries from the record its lost condition handed back, without a "
+              f"read. The time under concurrency is queueing on this machine's 2 cores (the local Lambda "
+              f"workers and moto share them), not the sequence: on AWS each submission is its own Lambda."]
+        for name, label in (("justice_revocation_dry_run", "dry run"), ("justice_revocation", "real run")):
+            job = j[name]
+            L.append(f"- The 2018 revocation job, {label}, over **{sum(job['report'].values())} providers with an "
+                     f"active mandate** ({', '.join(f'{k} {v}' for k, v in job['report'].items())}): "
+                     f"**{job['total']} AWS calls**, {job['dynamodb_wru']} WRU, {job['dynamodb_rru']} RRU, "
+                     f"**{job['by_operation'].get('dynamodb.Scan', 0)} scans**, {job['seconds']} s "
+                     f"({', '.join(f'{k} {v}' for k, v in job['by_operation'].items())}).")
+        L.append("- The job's local time is bounded by moto: each page's index query sorts the whole partition of "
+                 "active mandates (10,000 items) before it pages; on DynamoDB a page is one Query of 100 keys.")
+        L.append("")
+
+    if r.get("tic"):
+        t = r["tic"]
+        L += ["## TIC refunds", ""]
+        for k, label in (("request_to_payment", "One request from draft to MISE_EN_PAIEMENT (draft priced from the "
+                                                "rate table, submission with its receipt PDF, payment)"),
+                         ("delegation_to_approval", "One delegation from request to approval (the workflow started, "
+                                                    "its wait on a task token, the farm's answer ending it)")):
+            x = t[k]
+            L.append(f"- {label}: **{x['total']} AWS calls**, {x['dynamodb_wru']} WRU, "
+                     f"**{c.get('tic_' + k, {}).get('usd_per_million')} USD per million** "
+                     f"({', '.join(f'{op} {n}' for op, n in x['by_operation'].items())}).")
+        L.append("")
+
     # 1. AWS calls
     L += ["## 1. AWS calls per operation", "",
           "Counted on moto's side: every AWS call of the platform, from whichever process, is one HTTP request "

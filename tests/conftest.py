@@ -135,6 +135,17 @@ def new_user(api):
 
 
 @pytest.fixture
+def operator(api, new_user):
+    """A user ops added to the operators group (aws cognito-idp admin-add-user-to-group)."""
+    from orchestre.repositories.identity import IdentityProvider
+
+    user = new_user("operator")
+    IdentityProvider().add_to_group(user.email, "operators")
+    user.token = api.post("/v1/auth/token", {"email": user.email, "password": PASSWORD}).json["access_token"]
+    return user
+
+
+@pytest.fixture
 def new_structure(api):
     def make(user: User, kind: str = "PUBLIC", name: str | None = None, **extra) -> dict:
         body = {"identifier_type": "SIRET", "identifier": random_siret(), "name": name or f"Structure {uuid.uuid4().hex[:8]}",

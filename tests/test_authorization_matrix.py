@@ -30,6 +30,8 @@ ALL = frozenset(ACTORS)
 OUTSIDERS = frozenset({"anonymous", "stranger", "technical"})  # members are allowed (reads)
 SELF = "acts on the caller's own records (or creates them): only a token is required"
 PUBLIC_DIRECTORY = "the public directory: anyone signed in may read it"
+TIC_READ = "CONSULTATION on INVOICES_RECEIVED reads the TIC requests the service received"
+DELEGATIONS_READ = "any member of the farm sees its structure's delegations"
 
 
 @dataclass
@@ -137,6 +139,7 @@ def _matrix(w: dict) -> dict[tuple[str, str], Case]:
         ("GET", "/v1/works/pieces/{piece_id}"): Case(side="buyer"),
         ("GET", "/v1/works/pieces/{piece_id}/history"): Case(side="buyer"),
         ("GET", "/v1/works/pieces/{piece_id}/next-statuses"): Case(side="buyer"),
+        ("GET", "/v1/works/pieces/{piece_id}/documents/{name}"): Case(side="buyer"),
         ("POST", "/v1/works/pieces/{piece_id}/status"): Case(side="buyer", body={
             "status": "REFUSEE_MOE", "reason_code": "AUTRE"}),
         ("GET", "/v1/admin/structures/{structure_id}"): Case(side="buyer"),
@@ -152,6 +155,49 @@ def _matrix(w: dict) -> dict[tuple[str, str], Case]:
         ("PUT", "/v1/admin/settings"): Case(body={"mfa_required_for_managers": False}),
         ("GET", "/v1/admin/audit"): Case(),
         ("GET", "/v1/admin/events/parked"): Case(),
+        ("PUT", "/v1/admin/structures/{structure_id}/court"): Case(side="buyer", body={
+            "code": "TJ-X", "kind": "TRIBUNAL_JUDICIAIRE"}),
+        ("GET", "/v1/admin/jobs/{job_id}"): Case(),
+        ("POST", "/v1/admin/jobs/revoke-justice-mandates"): Case(body={"dry_run": True}),
+        # justice: the provider (the supplier) and the court (the buyer); members need the JUSTICE_MEMOS right,
+        # which the world's members do not have
+        ("GET", "/v1/directory/courts"): directory,
+        ("GET", "/v1/justice/fee-types"): Case(refuse=frozenset({"anonymous"}), why="a referential"),
+        ("POST", "/v1/justice/memos"): Case(side="supplier", body=w["memo_body"]),
+        ("GET", "/v1/justice/memos"): Case(side="buyer"),
+        ("GET", "/v1/justice/memos/{memo_id}"): Case(side="buyer"),
+        ("PATCH", "/v1/justice/memos/{memo_id}"): Case(side="supplier", body={"prescriber": "X"}, headers=if_match),
+        ("POST", "/v1/justice/memos/{memo_id}/submit"): Case(side="supplier"),
+        ("POST", "/v1/justice/memos/{memo_id}/status"): Case(side="buyer", body={"status": "CERTIFIE"}),
+        ("POST", "/v1/justice/memos/{memo_id}/duplicate"): Case(side="supplier"),
+        ("GET", "/v1/justice/memos/{memo_id}/history"): Case(side="buyer"),
+        ("GET", "/v1/justice/memos/{memo_id}/next-statuses"): Case(side="buyer"),
+        ("GET", "/v1/justice/memos/{memo_id}/documents/{name}"): Case(side="buyer"),
+        ("GET", "/v1/structures/{structure_id}/billing-mandate"): Case(side="supplier"),
+        ("POST", "/v1/structures/{structure_id}/billing-mandate"): Case(side="supplier", body={"accept_terms": True}),
+        ("DELETE", "/v1/structures/{structure_id}/billing-mandate"): Case(side="supplier"),
+        # TIC: the supplier a farm, the buyer its département's service (which reads through INVOICES_RECEIVED)
+        ("GET", "/v1/tic/rates"): Case(refuse=frozenset({"anonymous"}), why="a referential"),
+        ("PUT", "/v1/structures/{structure_id}/tic-processing"): Case(side="buyer", body={"departments": ["2B"]}),
+        ("POST", "/v1/tic/requests"): Case(side="supplier", body=w["tic_body"]),
+        ("GET", "/v1/tic/requests"): Case(side="buyer", refuse=ALL - {"consult"}, why=TIC_READ),
+        ("GET", "/v1/tic/requests/{request_id}"): Case(side="buyer", refuse=ALL - {"consult"}, why=TIC_READ),
+        ("PATCH", "/v1/tic/requests/{request_id}"): Case(side="supplier", body={"sworn_statement": True},
+                                                          headers=if_match),
+        ("POST", "/v1/tic/requests/{request_id}/submit"): Case(side="supplier"),
+        ("POST", "/v1/tic/requests/{request_id}/status"): Case(side="buyer", body={"status": "MISE_EN_PAIEMENT"}),
+        ("POST", "/v1/tic/requests/{request_id}/complete"): Case(side="supplier", body={"comment": "x"}),
+        ("GET", "/v1/tic/requests/{request_id}/history"): Case(side="buyer", refuse=ALL - {"consult"}, why=TIC_READ),
+        ("GET", "/v1/tic/requests/{request_id}/next-statuses"): Case(side="buyer", refuse=ALL - {"consult"},
+                                                                       why=TIC_READ),
+        ("GET", "/v1/tic/requests/{request_id}/documents/{name}"): Case(side="buyer", refuse=ALL - {"consult"},
+                                                                          why=TIC_READ),
+        ("POST", "/v1/tic/delegations"): Case(side="supplier", body=w["delegation_body"]),
+        ("GET", "/v1/tic/delegations"): Case(side="supplier", refuse=OUTSIDERS, why=DELEGATIONS_READ),
+        ("GET", "/v1/tic/delegations/{delegation_id}"): Case(side="supplier", refuse=OUTSIDERS, why=DELEGATIONS_READ),
+        ("POST", "/v1/tic/delegations/{delegation_id}/approve"): Case(side="supplier"),
+        ("POST", "/v1/tic/delegations/{delegation_id}/refuse"): Case(side="supplier"),
+        ("POST", "/v1/tic/delegations/{delegation_id}/revoke"): Case(side="supplier"),
     }
 
 
@@ -223,19 +269,56 @@ def world(api):
         "frame": "A4", "depositor_structure_id": S["structure_id"], "number": "A4-1", "issue_date": "2026-11-30",
         "amount_without_vat": "10.00", "vat_amount": "2.00", "amount_with_vat": "12.00",
         "cumulative_without_vat": "10.00"}, token=sm["token"]).json
+    # justice: the buyer a court (flagged by an operator), the supplier a provider, a memo sent between them
+    from orchestre.repositories.identity import IdentityProvider
+
+    ops = user("ops")
+    IdentityProvider().add_to_group(ops["email"], "operators")
+    ops_token = api.post("/v1/auth/token", {"email": ops["email"], "password": PASSWORD}).json["access_token"]
+    assert api.put(f"/v1/admin/structures/{B['structure_id']}/court", {"code": f"TJ{uuid.uuid4().hex[:6]}",
+                   "kind": "TRIBUNAL_JUDICIAIRE"}, token=ops_token).status == 200
+    assert api.put(f"/v1/structures/{B['structure_id']}/spaces/JUSTICE_MEMOS", {}, token=bm["token"]).status == 200
+    assert api.put(f"/v1/structures/{S['structure_id']}/spaces/JUSTICE_MEMOS", {"provider_category": "EXPERT"},
+                   token=sm["token"]).status == 200
+    memo_body = {"provider_structure_id": S["structure_id"], "court_structure_id": B["structure_id"],
+                 "decision": {"kind": "ORDONNANCE", "date": "2026-10-01", "reference": "ORD-1"}, "prescriber": "Juge",
+                 "case_reference": "AFF-1", "mission_start": "2026-10-02", "mission_end": "2026-10-20",
+                 "lines": [{"fee_type": "VACATION", "description": "v", "quantity": "1", "unit_price": "50"}]}
+    memo = api.post("/v1/justice/memos", {**memo_body, "number": f"MJ-{uuid.uuid4().hex[:6]}"}, token=sm["token"]).json
+    assert api.post(f"/v1/justice/memos/{memo['memo_id']}/submit", token=sm["token"]).status == 200
+    # TIC: the supplier a farm of Paris (75), the buyer the service of département 75, a centre asking
+    assert api.put(f"/v1/structures/{B['structure_id']}/tic-processing", {"departments": ["75"]},
+                   token=bm["token"]).status == 200
+    assert api.put(f"/v1/structures/{S['structure_id']}/spaces/TIC_REFUNDS",
+                   {"pacage": "012345678", "beneficiary_category": "CUMA"}, token=sm["token"]).status == 200
+    tic_body = {"beneficiary_structure_id": S["structure_id"], "year": 2023, "iban": "FR7630006000011234567890189",
+                "bic": "AGRIFRPP882", "sworn_statement": True, "lines": [
+                    {"supplier_invoice_number": "F1", "delivery_date": "2023-03-01", "product": "GNR", "quantity": "10"}]}
+    tic_request = api.post("/v1/tic/requests", tic_body, token=sm["token"]).json
+    assert api.post(f"/v1/tic/requests/{tic_request['request_id']}/submit", token=sm["token"]).status == 200
+    cm = user("centre")
+    centre = structure(cm, "PRIVATE", organisation_type="ACCOUNTING_FIRM")
+    delegation_body = {"delegate_structure_id": centre["structure_id"], "beneficiary_structure_id": S["structure_id"],
+                       "scope": "FILE", "until": "2030-12-31"}
+    delegation = api.post("/v1/tic/delegations", delegation_body, token=cm["token"]).json
     stranger = user("stranger")
     X = structure(stranger, "PRIVATE")
     xtech = api.post(f"/v1/structures/{X['structure_id']}/technical-accounts", {"name": "ERP"},
                      token=stranger["token"]).json["credential"]
     xtech_token = api.post("/v1/auth/token", {"email": xtech["login"], "password": xtech["password"]}).json
     return {
-        "buyer": B, "supplier": S, "moe": moe, "members": members, "invoice_number": number,
+        "buyer": B, "supplier": S, "moe": moe, "members": members, "invoice_number": number, "memo_body": memo_body,
+        "tic_body": {**tic_body, "year": 2022, "lines": [{**tic_body["lines"][0], "product": "GPL",
+                                                           "delivery_date": "2022-03-01"}]},
+        "delegation_body": delegation_body,
         "tokens": {"anonymous": None, "stranger": stranger["token"], "technical": xtech_token["access_token"]},
         "params": {"space": "WORKS", "code": "SERV-1", "user_id": pending["user_id"], "flow_id": flow_id,
                    "invoice_id": invoice_id, "name": "pdf", "subscription_id": sub["subscription_id"],
                    "account_id": tech["account"]["account_id"], "slot": "a",
-                   "contract_id": contract["contract_id"], "piece_id": works_piece["piece_id"]},
-        "secrets": [B["name"], B["identifier"], S["name"], S["identifier"], number],
+                   "contract_id": contract["contract_id"], "piece_id": works_piece["piece_id"],
+                   "memo_id": memo["memo_id"], "job_id": str(uuid.uuid4()),
+                   "request_id": tic_request["request_id"], "delegation_id": delegation["delegation_id"]},
+        "secrets": [B["name"], B["identifier"], S["name"], S["identifier"], number, memo["number"]],
     }
 
 
@@ -256,7 +339,11 @@ QUERIES = {("GET", "/v1/invoices"): "?role=RECIPIENT&structure_id={buyer}",
            ("GET", "/v1/admin/structures"): "?identifier_type=SIRET&identifier={buyer_identifier}",
            ("GET", "/v1/admin/users"): "?email=someone@example.fr",
            ("GET", "/v1/directory/structures"): "?q=tenant",
-           ("GET", "/v1/works/contracts"): "?role=MOA&structure_id={buyer}"}
+           ("GET", "/v1/works/contracts"): "?role=MOA&structure_id={buyer}",
+           ("GET", "/v1/justice/memos"): "?role=COURT&structure_id={buyer}",
+           ("GET", "/v1/tic/requests"): "?role=RECIPIENT&structure_id={buyer}",
+           ("GET", "/v1/tic/delegations"): "?structure_id={supplier}",
+           ("GET", "/v1/directory/courts"): "?q=tenant"}
 
 
 def _path(world, method, template, side) -> str:
@@ -266,7 +353,8 @@ def _path(world, method, template, side) -> str:
         params["user_id"] = world["members"]["buyer"]["member"]["user_id"]
     path = template.format(**params)
     query = QUERIES.get((method, template), "")
-    return path + query.format(buyer=world["buyer"]["structure_id"], buyer_identifier=world["buyer"]["identifier"])
+    return path + query.format(buyer=world["buyer"]["structure_id"], buyer_identifier=world["buyer"]["identifier"],
+                               supplier=world["supplier"]["structure_id"])
 
 
 def test_no_caller_gets_what_is_not_theirs(api, world):

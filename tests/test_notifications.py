@@ -14,7 +14,6 @@ import uuid
 
 import boto3
 import pytest
-from conftest import PASSWORD
 
 from orchestre import platform as spec
 from orchestre.services.notifications import NotificationFailed
@@ -580,12 +579,10 @@ def test_two_copies_of_an_event_at_the_same_time_notify_once(api, sides):
     assert len(emails_to(address)) == 1
 
 
-def test_an_event_the_bus_refuses_for_good_is_parked_not_blocking(api, new_user, platform):
+def test_an_event_the_bus_refuses_for_good_is_parked_not_blocking(api, new_user, operator, platform):
     """An event over EventBridge's 256 KiB can never be published: retrying it would hold back every event
     behind it on the stream. The outbox parks it for operators and goes on."""
     from orchestre_local.functions import module
-
-    from orchestre.repositories.identity import IdentityProvider
 
     outbox = module(spec.function("outbox"))
     event_id = f"{uuid.uuid4()}/2026-12-02T00:00:00.000Z#abc"
@@ -600,10 +597,7 @@ def test_an_event_the_bus_refuses_for_good_is_parked_not_blocking(api, new_user,
     result = outbox.on_stream({"Records": [record(1, huge), record(2, fine)]}, None)
     assert result == {"batchItemFailures": []}  # neither comes back: one parked, one published
 
-    operator = new_user("ops")
-    IdentityProvider().add_to_group(operator.email, "operators")
-    token = api.post("/v1/auth/token", {"email": operator.email, "password": PASSWORD}).json["access_token"]
-    parked = api.get("/v1/admin/events/parked", token=token)
+    parked = api.get("/v1/admin/events/parked", token=operator.token)
     assert parked.status == 200, parked
     [mine] = [p for p in parked.json["items"] if p["event_id"] == event_id]
     assert mine["reason"].startswith("EntryTooLarge") and mine["source_key"] == {"PK": "INV#1", "SK": "HIST#x"}

@@ -165,15 +165,6 @@ def test_an_unknown_email_is_counted_the_same(api):
     assert codes == ["INVALID_CREDENTIALS"] * 4 + ["ACCOUNT_LOCKED"]
 
 
-@pytest.fixture
-def operator(api, new_user):
-    """A user ops added to the operators group (aws cognito-idp admin-add-user-to-group)."""
-    user = new_user("operator")
-    IdentityProvider().add_to_group(user.email, "operators")
-    user.token = sign_in(api, user.email).json["access_token"]  # a new token carries the group
-    return user
-
-
 def test_operators_look_up_flag_and_disable(api, operator, new_user, new_structure):
     manager = new_user("manager")
     s = new_structure(manager, kind="PRIVATE")

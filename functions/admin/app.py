@@ -17,6 +17,7 @@ from orchestre.api.http import create_app, expected_version, json_response, make
 from orchestre.api.views import IfMatch, Limit, Page, PageToken
 from orchestre.domain.identifiers import IdentifierType
 from orchestre.domain.models import AuditEvent, Structure, User
+from orchestre.domain.justice import OpenCourt
 from orchestre.services.admin import AdminService, Resend, Settings, StructureFlags
 
 app = create_app()
@@ -50,6 +51,24 @@ class ParkedEvent(BaseModel):
     parked_detail: str | None = Field(None, description="The event's detail (JSON), unless too large to copy.")
 
 
+class Outcome(BaseModel):
+    count: int
+    ids: list[str]
+
+
+class JobView(BaseModel):
+    job_id: str
+    kind: str
+    status: str = Field(description="RUNNING, SUCCEEDED or FAILED.")
+    dry_run: bool
+    started_at: str
+    started_by: str
+    finished_at: str | None = None
+    error: str | None = None
+    pages: int
+    report: dict[str, Outcome] = Field(description="What the job did, by outcome (revoked, kept_migrated...).")
+
+
 class SettingsView(BaseModel):
     mfa_required_for_managers: bool | None = None
     updated_by: str | None = None
@@ -77,6 +96,13 @@ def set_flags(structure_id: Id, body: StructureFlags, if_match: IfMatch = None) 
     who = operator(app)
     s = admin.set_flags(who, structure_id, body, expected_version(app))
     return json_response(s, etag=s.version)
+
+
+@app.put("/v1/admin/structures/<structure_id>/court", tags=[TAG],
+         summary="Flag a public structure as a court (juridiction), which receives justice fee memos")
+def set_court(structure_id: Id, body: OpenCourt) -> Response[Structure]:
+    structure = admin.set_court(operator(app), structure_id, body)
+    return json_response(structure, etag=structure.version)
 
 
 @app.get("/v1/admin/users", tags=[TAG], summary="Find a user by email, with their attachments")
@@ -120,6 +146,12 @@ def parked_events(limit: Limit = 50, page_token: PageToken = None) -> Page[Parke
     operator(app)
     items, token = admin.parked_events(limit, page_token)
     return Page(items=items, next_page_token=token)
+
+
+@app.get("/v1/admin/jobs/<job_id>", tags=[TAG], summary="An operations job: its status and its report")
+def job(job_id: Id) -> JobView:
+    operator(app)
+    return JobView(**admin.job(job_id))
 
 
 @app.get("/v1/admin/settings", tags=[TAG], summary="Platform settings")

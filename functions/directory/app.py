@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orchestre.api.http import caller, create_app, logger, make_handler
 from orchestre.api.views import Limit, Page, PageToken
@@ -26,6 +26,16 @@ class DirectoryEntry(BaseModel):
     address: Address | None = None
     accepts_invoices: bool
     billing: BillingParameters
+    tic_departments: list[str] = Field(default_factory=list,
+                                       description="Départements whose TIC refund requests it processes.")
+
+
+class CourtEntry(BaseModel):
+    structure_id: str
+    name: str
+    code: str
+    kind: str
+    address: Address | None = None
 
 
 class DirectoryService_(BaseModel):
@@ -52,7 +62,8 @@ class DirectoryExport(BaseModel):
 def _entry(s: Structure) -> DirectoryEntry:
     return DirectoryEntry(structure_id=s.structure_id, identifier_type=s.identifier_type.value,
                           identifier=s.identifier, name=s.name, address=s.address,
-                          accepts_invoices=s.has_space(Space.INVOICES_RECEIVED), billing=s.billing)
+                          accepts_invoices=s.has_space(Space.INVOICES_RECEIVED), billing=s.billing,
+                          tic_departments=s.tic_departments)
 
 
 def _service(s: Service) -> DirectoryService_:
@@ -74,6 +85,16 @@ def search(
     caller(app)
     items, token = directory.search(q, identifier, limit, page_token)
     return Page(items=[_entry(s) for s in items], next_page_token=token)
+
+
+@app.get("/v1/directory/courts", tags=[TAG],
+         summary="Courts open to justice fee memos, by the start of their name, code or city (q)")
+def courts(q: Annotated[str, Query(min_length=1, max_length=100, description="Start of a name, code or city")],
+           limit: Limit = 50, page_token: PageToken = None) -> Page[CourtEntry]:
+    caller(app)
+    items, token = directory.courts(q, limit, page_token)
+    return Page(items=[CourtEntry(structure_id=s.structure_id, name=s.name, code=s.court.code, kind=s.court.kind.value,
+                                  address=s.address) for s in items], next_page_token=token)
 
 
 @app.get("/v1/directory/structures/<structure_id>", tags=[TAG], summary="A public buyer's billing rules")

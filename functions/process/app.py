@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from orchestre.api.http import caller, create_app, expected_version, json_response, logger, make_handler, metrics
 from orchestre.api.idempotency import run_once
-from orchestre.api.views import (IdempotencyKey, IfMatch, Limit, NextStatus, Page, PageToken, next_status_views,
-                                 replay_headers)
+from orchestre.api.views import (DocumentLink, DocumentName, IdempotencyKey, IfMatch, Limit, NextStatus, Page,
+                                 PageToken, next_status_views, replay_headers)
 from orchestre.domain import lifecycle as lc
 from orchestre.domain.invoices import HistoryEntry, Invoice
 from orchestre.services.lifecycle import (
@@ -100,11 +100,6 @@ class NextStatuses(BaseModel):
     allowed: list[NextStatus]
 
 
-class DocumentLink(BaseModel):
-    url: str
-    expires_in: int
-
-
 @app.get("/v1/invoices", tags=[TAG], summary="Invoices issued (role=SUPPLIER) or received (role=RECIPIENT) by a structure")
 def list_invoices(
     role: Annotated[Literal["SUPPLIER", "RECIPIENT"], Query()],
@@ -147,7 +142,7 @@ def next_statuses(invoice_id: InvoiceId) -> NextStatuses:
 
 @app.get("/v1/invoices/<invoice_id>/documents/<name>", tags=[TAG],
          summary="A short-lived download URL: pdf, xml, original, or an attachment's file name")
-def document(invoice_id: InvoiceId, name: Annotated[str, Path(max_length=60)]) -> DocumentLink:
+def document(invoice_id: InvoiceId, name: DocumentName) -> DocumentLink:
     return DocumentLink(url=service.document_url(caller(app), invoice_id, name), expires_in=300)
 
 

@@ -15,6 +15,8 @@ from orchestre.domain.models import (
     ApproveAttachment,
     Attachment,
     AttachmentStatus,
+    OpenSpace,
+    TicProcessing,
     AuditEvent,
     BillingParameters,
     CreateService,
@@ -95,9 +97,18 @@ def set_billing(structure_id: StructureId, body: BillingParameters, if_match: If
     return _structure(structures.set_billing(caller(app), structure_id, body, expected_version(app)))
 
 
-@app.put("/v1/structures/<structure_id>/spaces/<space>", tags=[TAG_S], summary="Open a space (managers)")
-def open_space(structure_id: StructureId, space: Annotated[Space, Path()]) -> Response[Structure]:
-    return _structure(structures.set_space(caller(app), structure_id, space, True))
+@app.put("/v1/structures/<structure_id>/spaces/<space>", tags=[TAG_S],
+         summary="Open a space (managers); JUSTICE_MEMOS takes the provider's category, TIC_REFUNDS the farm's "
+                 "PACAGE number and beneficiary category")
+def open_space(structure_id: StructureId, space: Annotated[Space, Path()],
+               body: OpenSpace | None = None) -> Response[Structure]:
+    return _structure(structures.set_space(caller(app), structure_id, space, True, body))
+
+
+@app.put("/v1/structures/<structure_id>/tic-processing", tags=[TAG_S],
+         summary="A public service declares the départements whose TIC refund requests it processes (managers)")
+def tic_processing(structure_id: StructureId, body: TicProcessing) -> Response[Structure]:
+    return _structure(structures.set_tic_processing(caller(app), structure_id, body))
 
 
 @app.delete("/v1/structures/<structure_id>/spaces/<space>", tags=[TAG_S], summary="Close a space (managers)")

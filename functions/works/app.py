@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from orchestre.api.http import caller, create_app, json_response, logger, make_handler
 from orchestre.api.idempotency import run_once
-from orchestre.api.views import IdempotencyKey, Limit, NextStatus, Page, PageToken, next_status_views, replay_headers
+from orchestre.api.views import (DocumentLink, DocumentName, IdempotencyKey, Limit, NextStatus, Page,
+                                 PageToken, next_status_views, replay_headers)
 from orchestre.domain import lifecycle as lc
 from orchestre.domain.invoices import HistoryEntry, Invoice
 from orchestre.domain.works import FRAMES, Contract, CreateContract, DepositPiece, PieceStatus
@@ -153,6 +154,13 @@ def deadlines(contract_id: Id) -> Page[Deadline]:
 def get_piece(piece_id: Id) -> Response[PieceView]:
     piece = works.get_piece(caller(app), piece_id)
     return json_response(view(piece), etag=piece.version)
+
+
+@app.get("/v1/works/pieces/<piece_id>/documents/<name>", tags=[TAG],
+         summary="A short-lived download URL of a piece's PDF or of one of its attachments")
+def document(piece_id: Id, name: DocumentName) -> DocumentLink:
+    piece = works.get_piece(caller(app), piece_id)
+    return DocumentLink(url=works.engine.file_url(piece, name), expires_in=300)
 
 
 @app.get("/v1/works/pieces/<piece_id>/history", tags=[TAG], summary="Every status of a piece")

@@ -73,6 +73,8 @@ Orchestre is running.
   supplier      Société Démo SAS         SIRET {demo['supplier']['siret']}   id {demo['supplier']['structure_id']}
                 user {demo['supplier']['user']}
   operator      {demo.get('operator', {}).get('user', '-')}   (group operators: /v1/admin/...)
+  court         Tribunal judiciaire de Lyon   code {demo.get('court', {}).get('code', '-')}   fees office \
+{demo.get('court', {}).get('clerk', '-')}, magistrate {demo.get('court', {}).get('judge', '-')}
 """, flush=True)
     print("Ctrl-C to stop.", flush=True)
     stop = threading.Event()

@@ -112,9 +112,14 @@ class Gateway:
             if answer is not None:
                 status, out_headers, out = answer
                 return status, {**out_headers, "X-Correlation-Id": request_id}, out
-        matched = spec.match_route(method, path) or spec.greedy_route(path)
+        matched = spec.match_route(method, path)
+        # a resource of its own (not a {proxy+}) that does not serve this method: API Gateway answers
+        # there, not the greedy resource above it
+        exact = spec.allowed_methods(path, exact=True) if matched is None else []
+        if matched is None and not exact:
+            matched = spec.greedy_route(path)
         if matched is None:
-            allowed = spec.allowed_methods(path)
+            allowed = exact or spec.allowed_methods(path)
             if allowed:
                 return _problem(405, "METHOD_NOT_ALLOWED", f"{method} is not served on {path}; use {', '.join(allowed)}.",
                                 request_id, {"Allow": ", ".join(allowed)})

@@ -13,6 +13,10 @@ OPERATOR_USER = "support@orchestre.local"
 BUYER_SIRET = "21750001600019"  # a public body (demo)
 SUPPLIER_SIRET = "73282932000074"  # a company (demo)
 SUPPLIER_VAT = "FR44732829320"
+COURT_USER = "greffe@tj-demo.fr"  # the court's fees office (its manager)
+JUDGE_USER = "juge@tj-demo.fr"  # a magistrate of the court
+COURT_SIRET = "17690123900010"  # a public body (demo)
+COURT_CODE = "TJ-LYON"
 
 
 def _call(gw: Gateway, method: str, path: str, body=None, token: str | None = None) -> dict:
@@ -28,6 +32,27 @@ def _call(gw: Gateway, method: str, path: str, body=None, token: str | None = No
 def _account(gw: Gateway, email: str, first: str, last: str) -> str:
     _call(gw, "POST", "/v1/accounts", {"email": email, "password": PASSWORD, "first_name": first, "last_name": last})
     return _call(gw, "POST", "/v1/auth/token", {"email": email, "password": PASSWORD})["access_token"]
+
+
+def _court(gw: Gateway) -> dict:
+    """A court for justice fee memos: flagged by the operator, with its fees office and a magistrate."""
+    operator_token = _call(gw, "POST", "/v1/auth/token", {"email": OPERATOR_USER, "password": PASSWORD})["access_token"]
+    clerk_token = _account(gw, COURT_USER, "Claude", "Greffier")
+    court = _call(gw, "POST", "/v1/structures", {
+        "identifier_type": "SIRET", "identifier": COURT_SIRET, "name": "Tribunal judiciaire de Lyon", "kind": "PUBLIC",
+        "email": "frais-de-justice@tj-demo.fr",
+        "address": {"line1": "67 rue Servient", "postal_code": "69003", "city": "Lyon", "country_code": "FR"},
+    }, clerk_token)
+    sid = court["structure_id"]
+    _call(gw, "PUT", f"/v1/admin/structures/{sid}/court", {"code": COURT_CODE, "kind": "TRIBUNAL_JUDICIAIRE"},
+          operator_token)
+    _call(gw, "PUT", f"/v1/structures/{sid}/spaces/JUSTICE_MEMOS", {}, clerk_token)
+    judge_token = _account(gw, JUDGE_USER, "Sacha", "Magistrate")
+    _call(gw, "POST", "/v1/attachments", {"identifier_type": "SIRET", "identifier": COURT_SIRET,
+                                          "permissions": {"JUSTICE_MEMOS": "MODIFICATION"}}, judge_token)
+    judge_id = _call(gw, "GET", "/v1/me", None, judge_token)["user"]["user_id"]
+    _call(gw, "POST", f"/v1/structures/{sid}/attachments/{judge_id}/approve", {"court_role": "MAGISTRAT"}, clerk_token)
+    return {"structure_id": sid, "siret": COURT_SIRET, "code": COURT_CODE, "clerk": COURT_USER, "judge": JUDGE_USER}
 
 
 def seed(gw: Gateway) -> dict:
@@ -54,7 +79,9 @@ def seed(gw: Gateway) -> dict:
     from orchestre.repositories.identity import IdentityProvider
 
     IdentityProvider().add_to_group(OPERATOR_USER, "operators")
+    court = _court(gw)
     return {
+        "court": court,
         "operator": {"user": OPERATOR_USER},
         "buyer": {"structure_id": buyer["structure_id"], "siret": BUYER_SIRET, "user": BUYER_USER},
         "supplier": {"structure_id": supplier["structure_id"], "siret": SUPPLIER_SIRET, "user": SUPPLIER_USER},

@@ -243,7 +243,9 @@ EVENT_RULES: tuple[EventRule, ...] = (
     # each deposited invoice starts its routing workflow
     EventRule("deposited", ("InvoiceDeposited",), state_machine="lifecycle"),
     # status changes and overdue payments: the notify function emails and forwards them to subscribers
-    EventRule("status-changed", ("InvoiceStatusChanged", "InvoiceOverdue", "WorksDeadline"), function="notify"),
+    EventRule("status-changed", ("InvoiceStatusChanged", "InvoiceOverdue", "WorksDeadline", "JusticeMandateRevoked",
+                                 "TicDelegationChanged"),
+              function="notify"),
 )
 # Where events end up when their function failed three times or EventBridge could not deliver them
 # (alarmed; see docs/operations in README). Local name: the queue of the local platform.
@@ -279,6 +281,8 @@ INV, INVNUM, FLOW, CONTRACT = "INV#", "INVNUM#", "FLOW#", "CONTRACT#"
 LOGIN, MFA = "LOGIN#", "MFA#"  # sign-in attempts, TOTP secrets
 SETTINGS, AUDIT = "SETTINGS#", "AUDIT#"  # the platform's settings (read by every caller), the operators' audit
 OUTBOX = "OUTBOX#"  # events the bus refused for good, parked by the outbox for operators
+MEMONUM, JOB, COURTCODE = "MEMONUM#", "JOB#", "COURTCODE#"  # memo number guards, operations jobs, court codes
+TICDEPT, TICYEAR, TICDELEG = "TICDEPT#", "TICYEAR#", "TICDELEG"  # département -> service, one request a year, delegations
 # What every function that serves signed-in users reads to know who acts (api/http.caller): the
 # caller's profile, its attachments (is it a manager?) and the platform settings.
 CALLER_READS = (USER, SETTINGS)
@@ -323,7 +327,7 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("/v1/attachments", ("POST",)),
         ),
         access=(
-            TableAccess("main", read=CALLER_READS, write=(STRUCT, IDENT, USER, TECHACCT),
+            TableAccess("main", read=CALLER_READS, write=(STRUCT, IDENT, USER, TECHACCT, TICDEPT),
                         indexes=(*CALLER_INDEXES, ("GSI2", (STRUCT,)))),
             _idempotency("structures.create", "services.create.", "subscriptions.create.", "attachments.request"),
             # technical accounts' credentials are identities of the pool
@@ -339,7 +343,7 @@ FUNCTIONS: tuple[Function, ...] = (
         schedule="cron(0 3 * * ? *)",  # daily regeneration of the CSV export
         access=(
             TableAccess("main", read=(STRUCT, *CALLER_READS),
-                        indexes=(*CALLER_INDEXES, ("GSI1", ("DIR#",)), ("GSI2", ("DIRID#",)))),
+                        indexes=(*CALLER_INDEXES, ("GSI1", ("DIR#", "COURT#")), ("GSI2", ("DIRID#",)))),
             BucketAccess("documents", read=("exports/",), write=("exports/",)),
         ),
     ),
@@ -397,7 +401,8 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=256,  # asynchronous, nobody waits on it; about 10 ms of CPU per event
         timeout_s=30,
         access=(
-            TableAccess("main", read=(STRUCT,)),  # subscriptions and profile emails
+            # subscriptions and profile emails; a structure's managers (their attachments and profiles)
+            TableAccess("main", read=(STRUCT, USER), indexes=(("GSI2", (STRUCT,)),)),
             TableAccess("idempotency", read=("notify-deliveries#",), write=("notify-deliveries#",)),  # delivery log
             ServiceAccess(send_email=True, subscriber_queues=True),
         ),
@@ -421,6 +426,41 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
     ),
     Function(
+        "justice",
+        "Justice fee memos from providers to courts, the billing mandate that numbers them, the 2018 revocation job",
+        (
+            Route("/v1/justice/{proxy+}", ("GET", "POST", "PATCH")),
+            Route("/v1/structures/{structure_id}/billing-mandate", ("GET", "POST", "DELETE")),
+            Route("/v1/admin/jobs/revoke-justice-mandates", ("POST",)),
+        ),
+        layers=("core", "pdf"),  # the memos' PDFs
+        access=(
+            TableAccess("main", read=(STRUCT, INV, JOB, *CALLER_READS), write=(STRUCT, INV, MEMONUM, JOB),
+                        indexes=(*CALLER_INDEXES, ("GSI1", ("MEMOPROVIDER#",)), ("GSI2", ("MEMOCOURT#",)),
+                                 ("GSI3", ("JUSTICEMANDATE#",)))),
+            _idempotency("justice.memos.create"),
+            BucketAccess("documents", read=("invoices/",), write=("invoices/",)),
+            ServiceAccess(start=("justice-jobs",)),  # the revocation job's workflow
+        ),
+    ),
+    Function(
+        "tic",
+        "TIC/TICGN refund requests of farms to their département's service, and the delegations of centres",
+        (
+            Route("/v1/tic/{proxy+}", ("GET", "POST", "PATCH")),
+        ),
+        schedule="rate(1 hour)",  # delegations unanswered for 30 days expire, those past `until` lapse
+        layers=("core", "pdf"),  # the receipts' PDFs
+        access=(
+            TableAccess("main", read=(STRUCT, INV, TICDEPT, *CALLER_READS), write=(STRUCT, INV, TICYEAR, TICDELEG),
+                        indexes=(*CALLER_INDEXES, ("GSI1", ("TICFARM#", "TICDELEGFARM#")),
+                                 ("GSI2", ("TICSERVICE#", "TICDELEGATE#")), ("GSI3", ("TICDELEGDUE#",)))),
+            _idempotency("tic.requests.create"),
+            BucketAccess("documents", read=("invoices/",), write=("invoices/",)),
+            ServiceAccess(start=("tic-delegation",), task_tokens=("tic-delegation",)),
+        ),
+    ),
+    Function(
         "outbox",
         "The transactional outbox: events written with the changes they announce, published to the bus",
         memory_mb=256,  # a batch of stream records, one PutEvents per 10 events
@@ -434,7 +474,8 @@ FUNCTIONS: tuple[Function, ...] = (
         (Route("/v1/admin/{proxy+}", ("ANY",)),),
         memory_mb=256,
         access=(
-            TableAccess("main", read=(IDENT, OUTBOX, *CALLER_READS), write=(STRUCT, USER, INV, SETTINGS, AUDIT),
+            TableAccess("main", read=(IDENT, OUTBOX, JOB, *CALLER_READS),
+                        write=(STRUCT, USER, INV, SETTINGS, AUDIT, COURTCODE),
                         indexes=(*CALLER_INDEXES, ("GSI3", ("PARKED",)))),
             ServiceAccess(user_pool=("AdminGetUser", "AdminDisableUser", "AdminUserGlobalSignOut"),
                           start=("lifecycle",)),  # a resent invoice's routing
@@ -456,6 +497,14 @@ STATE_MACHINES: tuple[StateMachine, ...] = (
     # DEPOSEE -> EN_COURS_ACHEMINEMENT -> MISE_A_DISPOSITION, with retries and a parking path.
     StateMachine("lifecycle", "LIFECYCLE_STATE_MACHINE_ARN", "orchestre-invoice-lifecycle",
                  "invoice-lifecycle.asl.json", {"ProcessFunctionArn": "process"}, type="EXPRESS"),
+    # operations jobs of justice (the 2018 revocation of billing mandates): page after page, as long as
+    # it takes (STANDARD), each page resumable from the job's checkpoint
+    StateMachine("justice-jobs", "JUSTICE_JOBS_STATE_MACHINE_ARN", "orchestre-justice-jobs",
+                 "justice-jobs.asl.json", {"JusticeFunctionArn": "justice"}),
+    # a TIC delegation: asked, then the wait on a task token for the farm's answer or the expiry the
+    # scheduled job decides (STANDARD: it waits up to 30 days)
+    StateMachine("tic-delegation", "TIC_DELEGATION_STATE_MACHINE_ARN", "orchestre-tic-delegation",
+                 "tic-delegation.asl.json", {"TicFunctionArn": "tic"}),
 )
 
 
@@ -500,11 +549,14 @@ def _segments_match(pattern: str, path: str) -> dict[str, str] | None:
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-def allowed_methods(path: str) -> list[str]:
-    """The methods served on ``path`` by the routes whose resource matches it (empty: no such path)."""
+def allowed_methods(path: str, exact: bool = False) -> list[str]:
+    """The methods served on ``path`` by the routes whose resource matches it (empty: no such path);
+    ``exact``: by the resources without a ``{proxy+}`` only (API Gateway picks those first)."""
     methods: set[str] = set()
     for fn in FUNCTIONS:
         for route in fn.routes:
+            if exact and route.path.endswith("+}"):
+                continue
             if _segments_match(route.path, path) is not None:
                 methods.update(HTTP_METHODS if "ANY" in route.methods else route.methods)
     return sorted(methods)

@@ -254,6 +254,12 @@ def expected_version(app: APIGatewayRestResolver) -> int:
     return int(value)
 
 
+def optional_version(app: APIGatewayRestResolver) -> int | None:
+    """``expected_version`` when If-Match is sent, else None (where the header is optional)."""
+    headers = app.current_event.headers or {}
+    return expected_version(app) if (headers.get("if-match") or headers.get("If-Match")) else None
+
+
 def json_response(body: Any, status: int = 200, etag: int | None = None, headers: dict | None = None) -> Response:
     out_headers = dict(headers or {})
     if etag is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
@@ -30,6 +30,14 @@ class Page(BaseModel, Generic[T]):
 
 def replay_headers(replayed: bool) -> dict[str, str]:
     return {"Idempotent-Replayed": "true"} if replayed else {}
+
+
+class DocumentLink(BaseModel):
+    url: str = Field(description="A short-lived download URL.")
+    expires_in: int = Field(description="Seconds.")
+
+
+DocumentName = Annotated[str, Path(max_length=60, description="pdf, xml, original, or an attachment's file name")]
 
 
 class NextStatus(BaseModel):

@@ -228,10 +228,11 @@ class HistoryEntry(Record):
 
 
 class Invoice(Record):
-    """A payment request of the lifecycle engine: an invoice, a revenue order, a works piece."""
+    """A payment request of the lifecycle engine: an invoice, a revenue order, a works piece, a justice
+    fee memo."""
 
     invoice_id: str
-    document_type: Literal["INVOICE", "REVENUE_ORDER", "WORKS_PIECE"] = "INVOICE"
+    document_type: Literal["INVOICE", "REVENUE_ORDER", "WORKS_PIECE", "JUSTICE_MEMO", "TIC_REQUEST"] = "INVOICE"
     informational: bool = False  # revenue orders: statuses have no legal value
     number: str
     type_code: str
@@ -269,3 +270,5 @@ class Invoice(Record):
     payment_clock: dict | None = None  # domain.payment.PaymentClock, once made available
     overdue_notified: bool = False
     works: dict | None = None  # domain.works.WorksInfo: a piece of a works contract, or its payable document
+    justice: dict | None = None  # domain.justice.JusticeInfo: a justice fee memo
+    tic: dict | None = None  # domain.tic.TicInfo: a TIC refund request

@@ -40,6 +40,12 @@ class Status(StrEnum):
     MISE_A_DISPOSITION_FOURNISSEUR = "MISE_A_DISPOSITION_FOURNISSEUR"  # the MOA's general statement, at the holder [U]
     PRISE_EN_COMPTE_FOURNISSEUR = "PRISE_EN_COMPTE_FOURNISSEUR"  # the holder signed it (A8) [U]
     REMPLACEE_PAR_A22 = "REMPLACEE_PAR_A22"  # a final chain superseded by the tacit procedure
+    # justice fee memos (domain/justice.py): codes of Chorus Pro [R] where known, meanings [W]
+    BROUILLON = "BROUILLON"  # a draft, the provider's own
+    CERTIFIE = "CERTIFIE"  # certified by the court's fees office
+    A_TAXER = "A_TAXER"  # sent to a magistrate for taxation
+    TAXE = "TAXE"  # taxed by the magistrate (the taxed amount may be lower)
+    DUPLIQUE_APRES_REFUS = "DUPLIQUE_APRES_REFUS"  # refused, then duplicated into a new draft [R]
 
 
 class Role(StrEnum):
@@ -50,6 +56,8 @@ class Role(StrEnum):
     HOLDER = "HOLDER"  # a works contract's holder, on its sub-contractors' requests
     MOE = "MOE"  # a works contract's project manager
     MOA = "MOA"  # a works contract's contracting authority
+    CLERK = "CLERK"  # a court's fees office (justice memos)
+    MAGISTRATE = "MAGISTRATE"  # a court's magistrate, who taxes memos
 
 
 LIFECYCLE_CODES: dict[Status, int | None] = {
@@ -79,6 +87,12 @@ LIFECYCLE_CODES: dict[Status, int | None] = {
     Status.MISE_A_DISPOSITION_FOURNISSEUR: 203,
     Status.PRISE_EN_COMPTE_FOURNISSEUR: 204,
     Status.REMPLACEE_PAR_A22: 220,  # Annulée
+    # justice memos: the nearest 2026 code [U]
+    Status.BROUILLON: None,  # not sent
+    Status.CERTIFIE: 205,  # Approuvée
+    Status.A_TAXER: 204,  # Prise en charge
+    Status.TAXE: 205,  # Approuvée (at the taxed amount)
+    Status.DUPLIQUE_APRES_REFUS: 220,  # Annulée (replaced by its duplicate)
 }
 
 # 2026 reason codes accepted with a status that needs a reason (examples of the reform, plus AUTRE)
@@ -167,22 +181,67 @@ TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
     (Status.MISE_A_DISPOSITION_FOURNISSEUR, Role.PLATFORM): (Move(Status.PRISE_EN_COMPTE_FOURNISSEUR, route="answer"),),
 }
 
+# -- justice fee memos (domain/justice.py) ---------------------------------------------------------
+# Reasons of a court's refusal, or of a taxation below the memo's amount. [U] Ours.
+JUSTICE_REASONS = frozenset({"HORS_MISSION", "PIECE_MANQUANTE", "MONTANT_NON_JUSTIFIE", "DOUBLON",
+                             "JURIDICTION_INCOMPETENTE", "AUTRE"})
+_JUSTICE_REFUSAL = Move(Status.REJETEE, needs_reason=True, reasons=JUSTICE_REASONS)
+_JUSTICE_PAYMENT = (Move(Status.MISE_EN_PAIEMENT),)
+JUSTICE_TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
+    # the provider's draft: sent to the court (numbered then, under a billing mandate), or dropped
+    (Status.BROUILLON, Role.SUPPLIER): (Move(Status.MISE_A_DISPOSITION, route="submit"), Move(Status.ABANDONNEE)),
+    # at the court: the fees office certifies (within its limits: domain/justice.clerk_may_certify), sends
+    # it for taxation, or refuses; a magistrate may also tax it at once
+    (Status.MISE_A_DISPOSITION, Role.CLERK): (Move(Status.CERTIFIE), Move(Status.A_TAXER), _JUSTICE_REFUSAL),
+    (Status.MISE_A_DISPOSITION, Role.MAGISTRATE): (Move(Status.CERTIFIE), Move(Status.A_TAXER), Move(Status.TAXE),
+                                                   _JUSTICE_REFUSAL),
+    # taxation: the magistrate sets the taxed amount (a reason when lower), or refuses
+    (Status.A_TAXER, Role.MAGISTRATE): (Move(Status.TAXE), _JUSTICE_REFUSAL),
+    (Status.CERTIFIE, Role.CLERK): _JUSTICE_PAYMENT,
+    (Status.CERTIFIE, Role.MAGISTRATE): _JUSTICE_PAYMENT,
+    (Status.TAXE, Role.CLERK): _JUSTICE_PAYMENT,
+    (Status.TAXE, Role.MAGISTRATE): _JUSTICE_PAYMENT,
+    # refused: the provider abandons it, or duplicates it into a new draft (a new number when sent)
+    (Status.REJETEE, Role.SUPPLIER): (Move(Status.ABANDONNEE), Move(Status.DUPLIQUE_APRES_REFUS, route="duplicate")),
+}
+
+# -- TIC refund requests (domain/tic.py) --------------------------------------------------------------
+# Reasons of the département's service to suspend (a missing document) or reject a request. [U] Ours.
+TIC_REASONS = frozenset({"FACTURE_MANQUANTE", "RIB_MANQUANT", "ADRESSE_LIVRAISON_ABSENTE", "QUANTITE_INCOHERENTE",
+                         "NON_ELIGIBLE", "ENTREPRISE_EN_DIFFICULTE", "DOUBLON", "AUTRE"})
+_TIC_SERVICE = (Move(Status.SUSPENDUE, needs_reason=True, reasons=TIC_REASONS),
+                Move(Status.REJETEE, needs_reason=True, reasons=TIC_REASONS), Move(Status.MISE_EN_PAIEMENT))
+TIC_TRANSITIONS: dict[tuple[Status, Role], tuple[Move, ...]] = {
+    # the farm's draft (or its delegate's): sent to the département's service, or dropped
+    (Status.BROUILLON, Role.SUPPLIER): (Move(Status.MISE_A_DISPOSITION, route="submit"), Move(Status.ABANDONNEE)),
+    # the service: suspends it for a missing document, rejects it, or pays it
+    (Status.MISE_A_DISPOSITION, Role.RECIPIENT): _TIC_SERVICE,
+    (Status.COMPLETEE, Role.RECIPIENT): _TIC_SERVICE,
+    # suspended: the farm completes it with the document, or abandons it
+    (Status.SUSPENDUE, Role.SUPPLIER): (Move(Status.COMPLETEE, route="complete"), Move(Status.ABANDONNEE)),
+}
+
+# The transition table of each kind of payment request (Invoice.document_type); the others use TRANSITIONS.
+TABLES: dict[str, dict[tuple[Status, Role], tuple[Move, ...]]] = {"JUSTICE_MEMO": JUSTICE_TRANSITIONS,
+                                                                  "TIC_REQUEST": TIC_TRANSITIONS}
+
 # Statuses during which the payment-delay clock runs (it stops while SUSPENDUE, ends at payment).
 CLOCK_RUNNING = frozenset({Status.MISE_A_DISPOSITION.value, Status.COMPLETEE.value, Status.COMPTABILISEE.value,
                            Status.SERVICE_FAIT.value, Status.MANDATEE.value})
 
 
-def moves(status: Status, roles: set[Role]) -> list[Move]:
+def moves(status: Status, roles: set[Role], document_type: str = "INVOICE") -> list[Move]:
+    table = TABLES.get(document_type, TRANSITIONS)
     out: list[Move] = []
     for role in sorted(roles):
-        out += TRANSITIONS.get((status, role), ())
+        out += [m for m in table.get((status, role), ()) if m not in out]
     return out
 
 
 def check_move(status: Status, roles: set[Role], to: Status, route: str, reason_code: str | None,
-               mandate_number: str | None) -> Move:
+               mandate_number: str | None, document_type: str = "INVOICE") -> Move:
     """The move, or a 409 naming the allowed ones / a 422 for a missing reason or mandate number."""
-    allowed = [m for m in moves(status, roles)]
+    allowed = moves(status, roles, document_type)
     move = next((m for m in allowed if m.to is to and m.route == route), None)
     if move is None:
         names = sorted({m.to.value for m in allowed if m.route == route or route == "status"})

@@ -10,6 +10,8 @@ from pydantic import Field, StringConstraints, model_validator
 
 from .common import Command, Record
 from .identifiers import IdentifierType
+from .justice import Court, CourtRole, ProviderCategory
+from .tic import DEPARTMENT, BeneficiaryCategory, OrganisationType
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -98,6 +100,17 @@ class Structure(Record):
     payment_delay_days: int = 30  # legal payment delay of a public buyer (50 for public hospitals)
     # set by operators: the structure came from Chorus Portail Pro, the former justice portal
     migrated_from_chorus_portail_pro: bool = False
+    # set by operators: a court (juridiction), which receives justice fee memos
+    court: Court | None = None
+    # what a space was opened with (JUSTICE_MEMOS: the provider's category; TIC_REFUNDS: the farm's
+    # PACAGE number and beneficiary category)
+    provider_category: ProviderCategory | None = None
+    pacage: str | None = None
+    beneficiary_category: BeneficiaryCategory | None = None
+    # a management centre or accounting firm files TIC refunds for farms (it opens no TIC space)
+    organisation_type: OrganisationType = OrganisationType.OTHER
+    # a public service: the départements whose TIC refund requests it processes
+    tic_departments: list[str] = Field(default_factory=list)
     status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
     version: int = 1
     created_at: str
@@ -126,6 +139,9 @@ class CreateStructure(Command):
     payment_delay_days: Annotated[int, Field(ge=1, le=120)] = Field(
         default=30, description="Legal payment delay in days (30: State and local authorities; 50: public hospitals)."
     )
+    organisation_type: OrganisationType = Field(
+        default=OrganisationType.OTHER,
+        description="AGRICULTURAL_MANAGEMENT_CENTRE or ACCOUNTING_FIRM: files TIC refunds for farms (delegations).")
 
 
 class UpdateStructure(Command):
@@ -134,6 +150,7 @@ class UpdateStructure(Command):
     address: Address | None = None
     vat_number: Annotated[str, StringConstraints(max_length=20)] | None = None
     email: Email | None = None
+    organisation_type: OrganisationType | None = None
 
 
 # --- services ---------------------------------------------------------------------------
@@ -252,6 +269,7 @@ class Attachment(Record):
     role: Role
     status: AttachmentStatus
     permissions: Permissions = Field(default_factory=dict)
+    court_role: CourtRole | None = None  # a court's member: fees office (default) or magistrate
     message: str | None = None
     reason: str | None = None
     requested_at: str
@@ -283,6 +301,7 @@ class ApproveAttachment(Command):
     permissions: Permissions | None = Field(
         default=None, description="Per-space rights granted; default to the requested ones."
     )
+    court_role: CourtRole | None = Field(default=None, description="A court's member: GREFFIER or MAGISTRAT.")
 
 
 class RefuseAttachment(Command):
@@ -292,6 +311,23 @@ class RefuseAttachment(Command):
 class UpdateAttachment(Command):
     role: Literal[Role.USER, Role.SECONDARY_MANAGER] | None = None
     permissions: Permissions | None = None
+    court_role: CourtRole | None = Field(default=None, description="A court's member: GREFFIER or MAGISTRAT.")
+
+
+class OpenSpace(Command):
+    """What a space is opened with, where it needs something (the body of PUT .../spaces/{space})."""
+
+    provider_category: ProviderCategory | None = Field(
+        default=None, description="JUSTICE_MEMOS, for a provider of the courts (not for a court).")
+    pacage: Annotated[str, StringConstraints(pattern=r"^\d{9}$")] | None = Field(
+        default=None, description="TIC_REFUNDS: the farm's PACAGE number (9 digits).")
+    beneficiary_category: BeneficiaryCategory | None = Field(default=None, description="TIC_REFUNDS: the farm's kind.")
+
+
+class TicProcessing(Command):
+    """A public service declares the départements whose TIC refund requests it processes."""
+
+    departments: Annotated[list[Annotated[str, StringConstraints(pattern=DEPARTMENT)]], Field(max_length=20)]
 
 
 # --- audit ------------------------------------------------------------------------------

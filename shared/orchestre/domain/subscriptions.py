@@ -66,6 +66,13 @@ class NotificationEvent(StrEnum):
     PRISE_EN_COMPTE_FOURNISSEUR = "PRISE_EN_COMPTE_FOURNISSEUR"
     REMPLACEE_PAR_A22 = "REMPLACEE_PAR_A22"
     WORKS_DEADLINE = "WORKS_DEADLINE"  # a reminder before a works deadline, or its passing
+    # justice fee memos (domain/justice.py)
+    CERTIFIE = "CERTIFIE"
+    A_TAXER = "A_TAXER"
+    TAXE = "TAXE"
+    DUPLIQUE_APRES_REFUS = "DUPLIQUE_APRES_REFUS"
+    MANDATE_REVOKED = "MANDATE_REVOKED"  # a provider's billing mandate revoked by the platform (to its managers)
+    TIC_DELEGATION = "TIC_DELEGATION"  # a TIC delegation asked (to the farm's managers) or answered, ended (the centre's)
     ALL = "ALL"  # every status change and overdue notice
 
 
@@ -82,6 +89,8 @@ class Side(StrEnum):
 # Who is told of what when a structure has no subscription at all: what needs it to act or concerns
 # its money. Buyers: a new invoice to process, an overdue one. Suppliers: anything stopping or
 # ending the processing of their invoice, the payment, and late payment.
+# Justice memos: the court is told of a memo sent to it, the provider of its certification or taxation
+# (and of what invoices tell too: refusal, payment); a provider's managers of its mandate's revocation.
 # Works pieces: the addressee (BUYER side: the holder, the MOE, the MOA) is told what reaches it and
 # of its deadlines; the company (SUPPLIER side) of what stops, moves or answers its chain.
 DEFAULT_EVENTS: dict[Side, frozenset[str]] = {
@@ -91,13 +100,19 @@ DEFAULT_EVENTS: dict[Side, frozenset[str]] = {
     Side.SUPPLIER: frozenset({"SUSPENDUE", "A_RECYCLER", "REJETEE", "MISE_EN_PAIEMENT", "EN_ERREUR", "OVERDUE",
                               "REFUSEE_FOURNISSEUR", "REFUSEE_MOE", "REFUSEE_MOA", "PRISE_EN_COMPTE_MOE",
                               "PRISE_EN_COMPTE_MOA", "ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE",
-                              "REMPLACEE_PAR_A22", "WORKS_DEADLINE"}),
+                              "REMPLACEE_PAR_A22", "WORKS_DEADLINE", "CERTIFIE", "TAXE", "MANDATE_REVOKED",
+                              "TIC_DELEGATION"}),
 }
 
 STATUS_CHANGED = "InvoiceStatusChanged"
 OVERDUE = "InvoiceOverdue"
 WORKS_DEADLINE = "WorksDeadline"
-DETAIL_TYPES = (STATUS_CHANGED, OVERDUE, WORKS_DEADLINE)
+MANDATE_REVOKED = "JusticeMandateRevoked"
+TIC_DELEGATION = "TicDelegationChanged"
+DETAIL_TYPES = (STATUS_CHANGED, OVERDUE, WORKS_DEADLINE, MANDATE_REVOKED, TIC_DELEGATION)
+# A structure's events, not a payment request's: told to the managers of the structure the event names
+# (``structure_id``), worded by the template of that name.
+MANAGER_EVENTS = {"MANDATE_REVOKED": "mandate_revoked", "TIC_DELEGATION": "tic_delegation"}
 
 
 class CreateSubscription(Command):
@@ -177,6 +192,10 @@ def event_name(detail_type: str, detail: dict) -> str | None:
         return NotificationEvent.OVERDUE.value
     if detail_type == WORKS_DEADLINE:
         return NotificationEvent.WORKS_DEADLINE.value
+    if detail_type == MANDATE_REVOKED:
+        return NotificationEvent.MANDATE_REVOKED.value
+    if detail_type == TIC_DELEGATION:
+        return NotificationEvent.TIC_DELEGATION.value
     if detail_type == STATUS_CHANGED:
         status = detail.get("status")
         return status if isinstance(status, str) and status else None

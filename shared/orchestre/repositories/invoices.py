@@ -3,7 +3,9 @@
 | item | PK | SK | GSI1 (PK / SK) | GSI2 (PK / SK) |
 | --- | --- | --- | --- | --- |
 | invoice | INV#<id> | INVOICE | SUPPLIER#<structure> / <deposited_at> | BUYER#<structure> / <deposited_at> |
+| justice memo | INV#<id> | INVOICE | MEMOPROVIDER#<structure> / <deposited_at> | MEMOCOURT#<court> / <deposited_at> (once sent) |
 | number guard | INVNUM#<seller>#<year>#<number> | GUARD | | |
+| memo number guard | MEMONUM#<provider>#<number> | GUARD | | |
 | flow | FLOW#<id> | FLOW | DEPOSITOR#<id> / <received_at>#<flow> | |
 | status history | INV#<id> | HIST#<at>#<rand> | | |
 
@@ -72,6 +74,9 @@ class Creation:
     guard_owner: str
     history: HistoryEntry | None = None
     event: Event | None = None
+    # the number guard's key when it is not the invoice one (memos: ``memo_guard_pk``); "" for none
+    # (a draft whose number the platform gives at submission)
+    guard_pk: str | None = None
 
 
 class DuplicateInvoice(Exception):
@@ -82,6 +87,20 @@ class DuplicateInvoice(Exception):
 
 def number_guard_pk(seller: str, year: int, number: str) -> str:
     return f"INVNUM#{seller}#{year}#{number.strip().upper()}"
+
+
+def memo_guard_pk(provider: str, number: str) -> str:
+    """A memo's number is unique for its provider, whatever the year."""
+    return f"MEMONUM#{provider}#{number.strip().upper()}"
+
+
+# Where each kind of payment request is listed: (its issuer's prefix in GSI1, its addressee's in GSI2).
+# Works pieces are listed by their contract, not as invoices.
+LISTINGS: dict[str, tuple[str | None, str | None]] = {
+    "INVOICE": ("SUPPLIER#", "BUYER#"), "REVENUE_ORDER": ("SUPPLIER#", "BUYER#"),
+    "WORKS_PIECE": (None, None), "JUSTICE_MEMO": ("MEMOPROVIDER#", "MEMOCOURT#"),
+    "TIC_REQUEST": ("TICFARM#", "TICSERVICE#"),
+}
 
 
 class InvoiceRepository:
@@ -97,10 +116,12 @@ class InvoiceRepository:
     @classmethod
     def _item(cls, inv: Invoice, routing_since: str | None = None) -> dict[str, Any]:
         item: dict[str, Any] = {"PK": f"INV#{inv.invoice_id}", "SK": "INVOICE"}
-        listed = inv.document_type != "WORKS_PIECE"  # pieces are listed by their contract, not as invoices
-        if listed:
-            item.update({"GSI1PK": f"SUPPLIER#{inv.supplier_structure_id}", "GSI1SK": inv.deposited_at,
-                         "GSI2PK": f"BUYER#{inv.buyer_structure_id}", "GSI2SK": inv.deposited_at})
+        issuer, addressee = LISTINGS.get(inv.document_type, (None, None))
+        listed = issuer == "SUPPLIER#"  # as an invoice: the structures are in the index keys only
+        if issuer:
+            item.update({"GSI1PK": f"{issuer}{inv.supplier_structure_id}", "GSI1SK": inv.deposited_at})
+        if addressee and inv.status != Status.BROUILLON.value:  # a draft is its issuer's alone
+            item.update({"GSI2PK": f"{addressee}{inv.buyer_structure_id}", "GSI2SK": inv.deposited_at})
         data = inv.model_dump(mode="json", exclude_none=True,
                               exclude={"document", "invoice_id", *(("supplier_structure_id", "buyer_structure_id")
                                                                    if listed else ())})
@@ -138,7 +159,7 @@ class InvoiceRepository:
         data = dict(item)
         invoice_id = data["PK"].removeprefix("INV#")
         data.setdefault("invoice_id", invoice_id)  # items written before the compact layout have it
-        if "GSI1PK" in data:  # listed payment requests: the structures are in the index keys
+        if data.get("GSI1PK", "").startswith("SUPPLIER#"):  # listed invoices: the structures are in the index keys
             data.setdefault("supplier_structure_id", data["GSI1PK"].removeprefix("SUPPLIER#"))
             data.setdefault("buyer_structure_id", data["GSI2PK"].removeprefix("BUYER#"))
         base = f"invoices/{invoice_id}/"
@@ -183,10 +204,11 @@ class InvoiceRepository:
         ops: list[dict] = []
         guards: dict[int, Creation] = {}
         for c in creations:
-            guards[len(ops)] = c
-            ops.append(put_op({"PK": number_guard_pk(c.guard_owner, c.record.issue_date.year, c.record.number),
-                               "SK": "GUARD", "type": "GUARD", "invoice_id": c.record.invoice_id},
-                              "attribute_not_exists(PK)"))
+            guard = number_guard_pk(c.guard_owner, c.record.issue_date.year, c.record.number) \
+                if c.guard_pk is None else c.guard_pk
+            if guard:
+                guards[len(ops)] = c
+                ops.append(self.guard_op(guard, c.record.invoice_id))
             ops.append(put_op(self._item(c.record), "attribute_not_exists(PK)"))
             if c.history is not None:
                 ops.append(self._history_op(c.history, c.event))
@@ -204,6 +226,16 @@ class InvoiceRepository:
             if exc.index in guards:
                 raise DuplicateInvoice((exc.item or {}).get("invoice_id", "?")) from None
             raise
+
+    @staticmethod
+    def guard_op(guard_pk: str, invoice_id: str) -> dict:
+        """A number guard: ConditionFailed (DuplicateInvoice in ``commit``) if the number is taken."""
+        return put_op({"PK": guard_pk, "SK": "GUARD", "type": "GUARD", "invoice_id": invoice_id},
+                      "attribute_not_exists(PK)")
+
+    def guard_holder(self, guard_pk: str) -> str | None:
+        item = self.table.get(guard_pk, "GUARD", consistent=True)
+        return item["invoice_id"] if item else None
 
     def find_number(self, seller: str, year: int, number: str) -> str | None:
         guard = self.table.get(number_guard_pk(seller, year, number), "GUARD", consistent=True)
@@ -223,11 +255,12 @@ class InvoiceRepository:
         return [HistoryEntry.model_validate(i) for i in page.items], page.next_token
 
     def list(self, side: str, structure_id: str, *, limit: int, page_token: str | None, since: date | None,
-             until: date | None, filters: list[tuple[str, str, Any]]) -> tuple[list[Invoice], str | None]:
-        """A structure's issued (side SUPPLIER, GSI1) or received (side RECIPIENT, GSI2) invoices,
-        newest first, by key; other criteria filter within that query."""
+             until: date | None, filters: list[tuple[str, str, Any]],
+             document_type: str = "INVOICE") -> tuple[list[Invoice], str | None]:
+        """A structure's issued (side SUPPLIER, GSI1) or received (side RECIPIENT, GSI2) payment requests of
+        a kind (invoices and revenue orders, or memos), newest first, by key; other criteria filter."""
         index = "GSI1" if side == "SUPPLIER" else "GSI2"
-        prefix = "SUPPLIER#" if side == "SUPPLIER" else "BUYER#"
+        prefix = LISTINGS[document_type][0 if side == "SUPPLIER" else 1]
         page = self.table.query(f"{prefix}{structure_id}", index=index, limit=limit, page_token=page_token,
                                 newest_first=True, sort_between=(since.isoformat() if since else None,
                                                                  (until.isoformat() + "~") if until else None),

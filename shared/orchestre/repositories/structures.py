@@ -20,11 +20,15 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..domain.common import name_keys
+from ..domain.common import name_keys, search_key
 from ..domain.models import Attachment, AttachmentStatus, AuditEvent, Service, Structure, TechnicalAccount, User
 from .dynamo import ConditionFailed, Page, Table, delete_op, put_op, update_op
 
 DIRECTORY_IDS = "DIRID#PUBLIC"
+
+
+COURT_CODE = "COURTCODE#"
+TIC_DEPARTMENT = "TICDEPT#"  # a département -> the public service that processes its TIC refunds
 
 
 def structure_pk(structure_id: str) -> str:
@@ -57,20 +61,58 @@ class StructureRepository:
         return item
 
     @staticmethod
-    def _directory_keys(s: Structure) -> list[str]:
-        return name_keys(s.name) if _listed(s) else []
+    @staticmethod
+    def claim_ops(prefix: str, structure_id: str, codes: list[str], previous: list[str]) -> list[dict]:
+        """Guards that keep each code to one structure (a court's code, a département's TIC service):
+        ConditionFailed when another structure holds one; the codes it gave up are released."""
+        ops = [put_op({"PK": f"{prefix}{code}", "SK": "GUARD", "type": "GUARD", "structure_id": structure_id},
+                      "attribute_not_exists(PK) OR structure_id = :s", values={":s": structure_id}) for code in codes]
+        return ops + [delete_op(f"{prefix}{code}", "GUARD") for code in previous if code not in codes]
+
+    def claim_holder(self, prefix: str, code: str) -> str | None:
+        item = self.table.get(f"{prefix}{code}", "GUARD", consistent=True)
+        return item["structure_id"] if item else None
+
+    @classmethod
+    def court_code_ops(cls, structure_id: str, code: str, previous: str | None) -> list[dict]:
+        return cls.claim_ops(COURT_CODE, structure_id, [code], [previous] if previous else [])
+
+    def get_many(self, structure_ids: list[str]) -> dict[str, Structure]:
+        """Profiles by id, in batches (missing ones are absent)."""
+        items = self.table.batch_get([(structure_pk(i), "PROFILE") for i in dict.fromkeys(structure_ids)])
+        return {i["structure_id"]: Structure.model_validate(i) for i in items}
+
+    def court_code_holder(self, code: str) -> str | None:
+        return self.claim_holder(COURT_CODE, code)
+
+    @staticmethod
+    def _catalogue_keys(s: Structure | None) -> dict[tuple[str, str], list[str]]:
+        """The search keys of a structure in each catalogue it is in, by (entry prefix, index prefix): the
+        public directory (by name), the courts (by name, code or city)."""
+        if not _listed(s):
+            return {}
+        out = {("DIRENTRY#", "DIR#"): name_keys(s.name)}
+        if s.court is not None:
+            city = name_keys(s.address.city) if s.address and s.address.city else []
+            out[("COURTENTRY#", "COURT#")] = list(dict.fromkeys(
+                [*name_keys(s.name), search_key(s.court.code), *city]))
+        return out
 
     @classmethod
     def _directory_ops(cls, after: Structure, before: Structure | None = None) -> list[dict]:
-        """Name-search entries of a public structure: one per significant word position, sharded by
-        first character (a copy of the profile, so a search needs no second read)."""
+        """Search entries of a public structure in its catalogues: one per key (a word position of the
+        name, a court's code or city), sharded by first character, each a copy of the profile (a search
+        needs no second read). Entries it no longer has are deleted."""
         pk = structure_pk(after.structure_id)
-        new_keys = cls._directory_keys(after)
-        ops = [delete_op(pk, f"DIRENTRY#{k}") for k in cls._directory_keys(before) if k not in new_keys] if before else []
+        new = cls._catalogue_keys(after)
+        old = cls._catalogue_keys(before) if before else {}
+        ops = [delete_op(pk, f"{entry}{k}") for (entry, index), keys in old.items() for k in keys
+               if k not in new.get((entry, index), [])]
         body = after.model_dump(mode="json", exclude_none=True)
-        for k in new_keys:
-            ops.append(put_op({"PK": pk, "SK": f"DIRENTRY#{k}", "type": "DIRENTRY", "GSI1PK": f"DIR#{k[0]}",
-                               "GSI1SK": f"{k}#{after.structure_id}", **body}))
+        for (entry, index), keys in new.items():
+            for k in keys:
+                ops.append(put_op({"PK": pk, "SK": f"{entry}{k}", "type": entry.rstrip("#"), "GSI1PK": f"{index}{k[0]}",
+                                   "GSI1SK": f"{k}#{after.structure_id}", **body}))
         return ops
 
     @staticmethod
@@ -256,9 +298,12 @@ class StructureRepository:
 
     # -- directory -----------------------------------------------------------------------
 
-    def directory_by_name(self, key: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
-        """Public structures with a name key starting with ``key`` (a search key, non-empty)."""
-        page = self.table.query(f"DIR#{key[0]}", index="GSI1", begins_with=key, limit=limit, page_token=page_token)
+    def directory_by_name(self, key: str, limit: int, page_token: str | None,
+                          catalogue: str = "DIR#") -> tuple[list[Structure], str | None]:
+        """Public structures with a key starting with ``key`` (a search key, non-empty) in a catalogue:
+        the directory's names (``DIR#``), or the courts' names, codes and cities (``COURT#``)."""
+        page = self.table.query(f"{catalogue}{key[0]}", index="GSI1", begins_with=key, limit=limit,
+                                page_token=page_token)
         unique = {i["structure_id"]: i for i in page.items}  # two words of one name may match
         return [Structure.model_validate(i) for i in unique.values()], page.next_token
 

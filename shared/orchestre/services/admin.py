@@ -15,6 +15,7 @@ from ..domain import access
 from ..domain.common import Command, is_platform_id, now_iso
 from ..domain.errors import Conflict, InvalidInput, NotFound
 from ..domain.identifiers import IdentifierType, normalize_identifier
+from ..domain.justice import Court, OpenCourt
 from ..domain.models import AuditEvent, Structure, User
 from ..repositories.identity import IdentityProvider
 from ..repositories.security import PlatformAudit, PlatformSettings
@@ -70,6 +71,27 @@ class AdminService:
             operator_id, before, after, expected_version, "OPERATOR_FLAGS_SET",
             also=(self.audit.op(operator_id, "STRUCTURE_FLAGS_SET", structure_id, **changes),), **changes)
 
+    def set_court(self, operator_id: str, structure_id: str, cmd: OpenCourt) -> Structure:
+        """Flag a public structure as a court (its code unique among courts), or change its code or kind."""
+        before = self.structure(structure_id)
+        if not before.is_public:
+            raise InvalidInput("A court is a public structure.", code="NOT_A_PUBLIC_STRUCTURE", field="structure_id")
+        court = Court(code=cmd.code.upper(), kind=cmd.kind)
+        if before.court == court:
+            return before
+        after = before.model_copy(update={"court": court})
+        guards = self.structures.court_code_ops(structure_id, court.code, before.court.code if before.court else None)
+        try:
+            return StructureService(self.structures)._save(
+                operator_id, before, after, None, "COURT_SET", code=court.code, kind=court.kind.value,
+                also=(*guards, self.audit.op(operator_id, "COURT_SET", structure_id, code=court.code)))
+        except Conflict as exc:
+            holder = self.structures.court_code_holder(court.code)
+            if holder and holder != structure_id:
+                raise Conflict(f"Court code {court.code} is another court's.", code="COURT_CODE_TAKEN",
+                               field="code") from None
+            raise exc
+
     # -- users -----------------------------------------------------------------------------
 
     def user(self, user_id: str) -> tuple[User, list[dict]]:
@@ -98,6 +120,22 @@ class AdminService:
     def resend(self, operator_id: str, invoice_id: str, cmd: Resend):
         return self.lifecycle.resend(operator_id, invoice_id, cmd.comment,
                                      also=(self.audit.op(operator_id, "INVOICE_RESENT", invoice_id),))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """An operations job, with its report: the targets of each outcome (written once each)."""
+        from ..repositories.jobs import JobRepository
+
+        jobs = JobRepository(self.structures.table)
+        job = jobs.get(job_id) if is_platform_id(job_id) else None
+        if job is None:
+            raise NotFound(f"Job {job_id} not found.", code="JOB_NOT_FOUND", field="job_id")
+        outcomes = jobs.outcomes(job_id)
+        kinds = ("revoked", "kept_migrated", "skipped_public", "skipped_space_closed") \
+            if job.get("kind") == "revoke-justice-mandates" else ()
+        report = {k: {"count": len(v), "ids": sorted(v)} for k, v in {**{k: [] for k in kinds}, **outcomes}.items()}
+        return {**{k: job.get(k) for k in ("job_id", "kind", "status", "dry_run", "started_at", "started_by",
+                                            "finished_at", "error")}, "pages": int(job.get("pages", 0)),
+                "report": report}
 
     def parked_events(self, limit: int, page_token: str | None):
         from ..repositories.events import ParkedEvents

@@ -52,6 +52,23 @@ def check_file_name(name: str) -> str:
     return name
 
 
+def store_files(documents, record_id: str, pdf_name: str, pdf: bytes | None, attachments) -> InvoiceFiles:
+    """Store a payment request's PDF (if it has one yet) and attachments (``AttachmentInput``) under its own
+    prefix, checked first (names, base64, a PDF): the files of the record about to be written."""
+    if pdf is not None and not pdf.startswith(b"%PDF-"):
+        raise InvalidInput("pdf_base64 is not a PDF.", code="INVALID_PDF", field="pdf_base64")
+    base = f"invoices/{record_id}"
+    contents = {check_file_name(a.file_name): decode_base64(a.content_base64) for a in attachments}
+    files = InvoiceFiles(xml_key="", pdf_key=f"{base}/{pdf_name}" if pdf is not None else None)
+    if pdf is not None:
+        documents.put(files.pdf_key, pdf, "application/pdf")
+    for name, content in contents.items():
+        key = f"{base}/attachments/{name}"
+        documents.put(key, content, "application/octet-stream")
+        files.attachment_keys[name] = key
+    return files
+
+
 def decode_base64(data: str) -> bytes:
     if len(data) > (MAX_FILE_BYTES * 4) // 3 + 8:
         raise InvalidInput("The file exceeds 10 MB.", code="FILE_TOO_LARGE", field="content_base64")

@@ -32,6 +32,15 @@ class DirectoryService:
             return self.repo.directory_by_identifier(re.sub(r"\s+", "", identifier or ""), limit, page_token)
         return self.repo.directory_by_name(key, limit, page_token)
 
+    def courts(self, q: str, limit: int, page_token: str | None) -> tuple[list[Structure], str | None]:
+        """Courts (public structures operators flagged) whose name, code or city starts with ``q``, open
+        to justice fee memos."""
+        key = search_key(q)
+        if not key:
+            return [], None
+        found, token = self.repo.directory_by_name(key, limit, page_token, catalogue="COURT#")
+        return [s for s in found if s.court is not None and s.has_space(Space.JUSTICE_MEMOS)], token
+
     def public_structure(self, structure_id: str) -> Structure:
         structure = self.repo.get(structure_id)
         if structure is None or not structure.is_public or structure.status != "ACTIVE":

@@ -24,7 +24,6 @@ from ..domain.common import Command, is_platform_id, iso, new_id, now, now_iso, 
 from ..domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..domain.invoices import AttachmentInput, Channel, HistoryEntry, Invoice
 from ..domain.models import Permission, Space, Structure
-from ..repositories import aws
 from ..repositories.documents import DocumentStore
 from ..repositories.dynamo import ConditionFailed, all_items
 from ..repositories.invoices import Change, Creation, InvoiceRepository
@@ -86,13 +85,11 @@ class LifecycleService:
     def start(self, invoice_id: str) -> None:
         """Start the routing workflow of a deposited (or recycled) invoice. At-least-once: a second
         execution finds the invoice already routed and does nothing."""
-        import secrets
+        from ..repositories.workflows import WorkflowStarter
 
-        # a name of its own: re-runs (recycling, retries) are new executions; duplicates are harmless
-        # because every platform move is conditional on the status it leaves
-        aws.client("stepfunctions").start_execution(
-            stateMachineArn=aws.env(STATE_MACHINE_ENV), name=f"{invoice_id}-{secrets.token_hex(6)}",
-            input=json.dumps({"invoice_id": invoice_id}))
+        # a new execution each time: duplicates are harmless because every platform move is conditional
+        # on the status it leaves
+        WorkflowStarter().start(STATE_MACHINE_ENV, invoice_id, {"invoice_id": invoice_id})
 
     def _start_or_leave_to_sweep(self, invoice_id: str) -> None:
         """Start the routing of an invoice whose move to DEPOSEE is written: if it cannot start now, the
@@ -178,7 +175,7 @@ class LifecycleService:
 
     def load(self, user_id: str, invoice_id: str) -> tuple[Invoice, set[lc.Role], set[lc.Role]]:
         inv = self.repo.get(invoice_id) if is_platform_id(invoice_id) else None
-        if inv is None:
+        if inv is None or inv.document_type in SERVED_ELSEWHERE:
             raise _not_found(invoice_id)
         read, act = self._sides(user_id, inv)
         if not read:
@@ -234,7 +231,9 @@ class LifecycleService:
 
     def _apply(self, inv: Invoice, to: lc.Status, role: lc.Role, actor: str | None,
                extra_ops: list[dict] | None = None, **kwargs) -> Invoice:
-        change = self.prepare(inv, to, role, actor, **kwargs)
+        return self._commit_one(self.prepare(inv, to, role, actor, **kwargs), extra_ops)
+
+    def _commit_one(self, change: Change, extra_ops: list[dict] | None = None) -> Invoice:
         try:
             self.commit([change], extra_ops=extra_ops)
         except ConditionFailed as exc:
@@ -257,10 +256,15 @@ class LifecycleService:
                            mandate_number=cmd.mandate_number)
 
     def complete(self, user_id: str, invoice_id: str, cmd: Complete) -> Invoice:
-        from .deposit import check_file_name, decode_base64
-
         inv, act = self.load_to_act(user_id, invoice_id)
         lc.check_move(lc.Status(inv.status), act, lc.Status.COMPLETEE, "complete", None, None)
+        return self._commit_one(self.completion(inv, cmd, user_id))
+
+    def completion(self, inv: Invoice, cmd: Complete, actor: str, details: dict | None = None) -> Change:
+        """SUSPENDUE -> COMPLETEE with the documents asked for (stored first), not written yet: the move
+        of any payment request the supplier completes (the move was checked by the caller)."""
+        from .deposit import check_file_name, decode_base64
+
         keys = dict(inv.files.attachment_keys)
         for a in cmd.attachments:
             name = check_file_name(a.file_name)
@@ -270,8 +274,8 @@ class LifecycleService:
             self.documents.put(key, decode_base64(a.content_base64), "application/octet-stream")
             keys[name] = key
         files = inv.files.model_copy(update={"attachment_keys": keys})
-        return self._apply(inv, lc.Status.COMPLETEE, lc.Role.SUPPLIER, user_id, comment=cmd.comment, files=files,
-                           details={"attachments": [a.file_name for a in cmd.attachments]})
+        return self.prepare(inv, lc.Status.COMPLETEE, lc.Role.SUPPLIER, actor, comment=cmd.comment, files=files,
+                            details={"attachments": [a.file_name for a in cmd.attachments], **(details or {})})
 
     def recycle(self, user_id: str, invoice_id: str, cmd: Recycle) -> Invoice:
         """A_RECYCLER -> DEPOSEE to another recipient / service / EJ, same number; routed again."""
@@ -350,6 +354,10 @@ class LifecycleService:
 
     def document_url(self, user_id: str, invoice_id: str, which: str) -> str:
         inv, _, _ = self.load(user_id, invoice_id)
+        return self.file_url(inv, which)
+
+    def file_url(self, inv: Invoice, which: str) -> str:
+        """A short-lived download URL of a payment request's file (the caller may read the request)."""
         files = inv.files
         key = {"pdf": files.pdf_key, "xml": files.xml_key, "original": files.original_key}.get(which) \
             if which in ("pdf", "xml", "original") else files.attachment_keys.get(which)
@@ -458,9 +466,20 @@ def clock_view(inv: Invoice, on: date | None = None) -> dict | None:
             "fixed_indemnity": str(v.fixed_indemnity)}
 
 
+# Payment requests with routes of their own (their own rights and statuses): not under /v1/invoices.
+SERVED_ELSEWHERE = frozenset({"WORKS_PIECE", "JUSTICE_MEMO", "TIC_REQUEST"})
+
+
 def status_event(inv: Invoice, entry: HistoryEntry | None) -> dict:
     clock = clock_view(inv)
     extra: dict[str, Any] = {"billing_frame": inv.billing_frame} if inv.billing_frame != "A1" else {}
+    if inv.justice:  # a justice memo: the court's code, the taxed amount
+        extra["justice"] = {"court_code": inv.justice.get("court_code"), "taxed_amount": inv.justice.get("taxed_amount"),
+                            "duplicate_of": inv.justice.get("duplicate_of")}
+    if inv.tic:  # a TIC refund request: its year, département, and the delegate that filed it (told too)
+        extra["tic"] = {k: inv.tic.get(k) for k in ("year", "department", "filed_by_structure_id", "delegation_id")}
+        if inv.tic.get("filed_by_structure_id"):
+            extra["also_structure_ids"] = [inv.tic["filed_by_structure_id"]]
     if inv.works:  # a works piece (or a contract's payable document): the contract, the frame, the deadline
         w = inv.works
         extra["works"] = {k: w.get(k) for k in ("contract_id", "frame", "previous_piece_id", "deadline_kind",

@@ -26,6 +26,7 @@ from typing import Any
 from ..domain.common import new_id, now_iso
 from ..domain.errors import Conflict, InvalidInput, NotFound
 from ..domain.subscriptions import (
+    MANAGER_EVENTS,
     MAX_SUBSCRIPTIONS,
     SQS_URL_PATTERN_ENV,
     Channel,
@@ -204,6 +205,16 @@ def render(delivery: Delivery, name: str, detail: dict[str, Any], names: dict[Si
     """The email of the event ``name`` to one side of the invoice, in the delivery's language."""
     language = Language(delivery.language).value
     words = _catalog(language)
+    if name in MANAGER_EVENTS:  # a structure's event, not a payment request's
+        template = words[MANAGER_EVENTS[name]]
+        if "subject" not in template:  # one wording per status (a delegation's)
+            template = template.get(str(detail.get("status")), template["default"])
+        values = {"structure": _text(names.get(Side.SUPPLIER) or detail.get("structure_name") or "—"),
+                  "date": _date(str(detail.get("at") or "")[:10], language),
+                  "farm": _text(detail.get("beneficiary_name") or "—"), "delegate": _text(detail.get("delegate_name") or "—"),
+                  "scope": _text(detail.get("scope") or ""), "until": _date(str(detail.get("until") or ""), language)}
+        return Email(Template(template["subject"]).safe_substitute(values),
+                     Template(template["body"]).safe_substitute(values).strip() + "\n")
     labels = words["labels"]
     doc_type = detail.get("document_type") if detail.get("document_type") in words["document"] else "INVOICE"
     doc = words["document"][doc_type]
@@ -307,6 +318,28 @@ class Notifier:
         self.channels = channels or Channels()
         self.log = log or DeliveryLog()
 
+    def _managers(self, detail: dict[str, Any]) -> tuple[list[Party], dict[Side, str]]:
+        """A structure's event (its billing mandate revoked): to each of its managers, at their own address."""
+        from ..domain.models import AttachmentStatus, Role
+        from ..repositories.structures import UserRepository
+
+        structure_id = detail.get("structure_id")
+        if not isinstance(structure_id, str) or not _ID.match(structure_id):
+            raise ValueError("the event has no valid structure_id")
+        structure = self.structures.get(structure_id)
+        if structure is None:
+            return [], {}
+        users = UserRepository(self.structures.table)
+        parties, token = [], None
+        while True:
+            members, token = self.structures.list_attachments(structure_id, AttachmentStatus.VALIDEE, 100, token)
+            for m in members:
+                user = users.get(m.user_id) if m.role in (Role.PRIMARY_MANAGER, Role.SECONDARY_MANAGER) else None
+                if user is not None and not user.acts_as and not user.disabled:
+                    parties.append(Party(Side.SUPPLIER, structure_id, (), user.email))
+            if not token:
+                return parties, {Side.SUPPLIER: structure.name}
+
     def _parties(self, detail: dict[str, Any]) -> tuple[list[Party], dict[Side, str]]:
         parties: list[Party] = []
         names: dict[Side, str] = {}
@@ -340,7 +373,7 @@ class Notifier:
         outcome = Outcome(name)
         if name is None:
             return outcome
-        parties, names = self._parties(detail)
+        parties, names = self._managers(detail) if name in MANAGER_EVENTS else self._parties(detail)
         deliveries = plan(name, parties)
         if not deliveries:
             return outcome

@@ -18,6 +18,7 @@ from ..domain.models import (
     BillingParameters,
     CreateService,
     CreateStructure,
+    OpenSpace,
     Permissions,
     RefuseAttachment,
     RequestAttachment,
@@ -26,13 +27,16 @@ from ..domain.models import (
     Space,
     Structure,
     StructureKind,
+    TicProcessing,
     UpdateAttachment,
     UpdateService,
     UpdateStructure,
     default_spaces,
 )
+from ..domain import tic
+from ..domain.justice import CourtRole
 from ..repositories.dynamo import ConditionFailed
-from ..repositories.structures import IdentifierTaken, StructureRepository
+from ..repositories.structures import TIC_DEPARTMENT, IdentifierTaken, StructureRepository
 
 
 def _changed_since_read() -> Conflict:
@@ -50,10 +54,66 @@ def _version_mismatch(current: int) -> PreconditionFailed:
 
 def _check_permissions(structure: Structure, permissions: Permissions) -> None:
     for space in permissions:
+        if space is Space.TIC_REFUNDS and structure.organisation_type in tic.DELEGATE_TYPES:
+            continue  # a centre's members' right under its delegations (it opens no TIC space of its own)
         if not structure.has_space(space):
             raise InvalidInput(
                 f"Space {space.value} is not open on this structure.", code="SPACE_NOT_OPEN", field=f"permissions.{space.value}"
             )
+
+
+def _space_options(structure: Structure, space: Space, options: OpenSpace | None) -> dict:
+    """The structure's fields a space is opened with; 422 for an option of another space."""
+    given = options.model_dump(exclude_none=True) if options else {}
+    if "provider_category" in given and space is not Space.JUSTICE_MEMOS:
+        raise InvalidInput("provider_category is an option of JUSTICE_MEMOS.", code="OPTION_OF_ANOTHER_SPACE",
+                           field="provider_category")
+    if space is Space.JUSTICE_MEMOS and not structure.is_public and "provider_category" not in given:
+        if structure.provider_category is None:
+            raise InvalidInput("A provider of the courts opens JUSTICE_MEMOS with its provider_category.",
+                               code="PROVIDER_CATEGORY_REQUIRED", field="provider_category")
+    if space is Space.TIC_REFUNDS:
+        return _tic_options(structure, given)
+    if "pacage" in given or "beneficiary_category" in given:
+        raise InvalidInput("pacage and beneficiary_category are options of TIC_REFUNDS.",
+                           code="OPTION_OF_ANOTHER_SPACE", field="pacage" if "pacage" in given else "beneficiary_category")
+    return {"provider_category": options.provider_category} if options and options.provider_category else {}
+
+
+def _check_organisation(structure: Structure) -> None:
+    if structure.organisation_type is tic.OrganisationType.OTHER:
+        return
+    if structure.is_public:
+        raise InvalidInput("A centre or firm that files for farms is a private structure.",
+                           code="NOT_A_PRIVATE_STRUCTURE", field="organisation_type")
+    if structure.has_space(Space.TIC_REFUNDS):
+        raise InvalidInput("A structure with its own TIC space is a farm: close TIC_REFUNDS first.",
+                           code="DELEGATE_CANNOT_OPEN_TIC", field="organisation_type")
+
+
+def _tic_options(structure: Structure, given: dict) -> dict:
+    """A farm opens TIC_REFUNDS with its PACAGE number and beneficiary category; a centre or firm files
+    for farms through delegations and opens none; a public service processes them (tic-processing)."""
+    if structure.organisation_type in tic.DELEGATE_TYPES:
+        raise InvalidInput(f"A {structure.organisation_type.value} files TIC refunds for farms through delegations "
+                           "(POST /v1/tic/delegations): it opens no TIC space of its own.",
+                           code="DELEGATE_CANNOT_OPEN_TIC", field="space")
+    if structure.is_public:
+        raise InvalidInput("A public service processes TIC refunds: PUT /v1/structures/{id}/tic-processing.",
+                           code="NOT_A_PRIVATE_STRUCTURE", field="space")
+    for name in ("pacage", "beneficiary_category"):
+        if name not in given and getattr(structure, name) is None:
+            raise InvalidInput(f"A farm opens TIC_REFUNDS with its {name}.", code=f"{name.upper()}_REQUIRED",
+                               field=name)
+    return {k: given[k] for k in ("pacage", "beneficiary_category") if k in given}
+
+
+def _court_role(structure: Structure, asked: CourtRole | None, held: CourtRole | None) -> CourtRole | None:
+    if asked is None:
+        return held
+    if structure.court is None:
+        raise InvalidInput("Only a court's members have a court role.", code="NOT_A_COURT", field="court_role")
+    return asked
 
 
 class StructureService:
@@ -96,10 +156,12 @@ class StructureService:
             billing=cmd.billing or BillingParameters(),
             payment_delay_days=cmd.payment_delay_days,
             spaces=default_spaces(cmd.kind),
+            organisation_type=cmd.organisation_type,
             created_at=at,
             updated_at=at,
             created_by=user_id,
         )
+        _check_organisation(structure)
         creator = Attachment(
             structure_id=structure.structure_id,
             user_id=user_id,
@@ -146,7 +208,11 @@ class StructureService:
         for required in ("name", "payment_delay_days"):
             if required in changes and changes[required] is None:
                 raise InvalidInput(f"{required} cannot be removed.", code="VALIDATION_ERROR", field=required)
+        if changes.get("organisation_type") is None and "organisation_type" in changes:
+            raise InvalidInput("organisation_type cannot be removed (OTHER is the default).", code="VALIDATION_ERROR",
+                               field="organisation_type")
         updated = structure.model_copy(update={k: getattr(cmd, k) for k in changes})
+        _check_organisation(updated)
         return self._save(user_id, structure, updated, expected_version, "STRUCTURE_UPDATED", fields=sorted(changes))
 
     def set_billing(self, user_id: str, structure_id: str, params: BillingParameters, expected_version: int) -> Structure:
@@ -158,14 +224,39 @@ class StructureService:
         return self._save(user_id, structure, updated, expected_version, "BILLING_PARAMETERS_UPDATED",
                           **params.model_dump())
 
-    def set_space(self, user_id: str, structure_id: str, space: Space, is_open: bool) -> Structure:
+    def set_tic_processing(self, user_id: str, structure_id: str, cmd: TicProcessing) -> Structure:
+        """A public service declares the départements it processes TIC refunds for (each département to
+        one service: a guard per département, in the structure's transaction)."""
         structure, _ = self._load_as_manager(user_id, structure_id)
-        if structure.has_space(space) == is_open:
+        if not structure.is_public:
+            raise InvalidInput("TIC refunds are processed by public services.", code="NOT_A_PUBLIC_STRUCTURE",
+                               field="structure_id")
+        departments = sorted(dict.fromkeys(cmd.departments))
+        if departments == structure.tic_departments:
+            return structure
+        updated = structure.model_copy(update={"tic_departments": departments})
+        guards = self.repo.claim_ops(TIC_DEPARTMENT, structure_id, departments, structure.tic_departments)
+        try:
+            return self._save(user_id, structure, updated, None, "TIC_PROCESSING_SET", departments=departments,
+                              also=tuple(guards))
+        except Conflict:
+            for d in departments:
+                holder = self.repo.claim_holder(TIC_DEPARTMENT, d)
+                if holder and holder != structure_id:
+                    raise Conflict(f"Département {d}'s TIC refunds are processed by another service ({holder}).",
+                                   code="DEPARTMENT_TAKEN", field="departments", structure_id=holder) from None
+            raise
+
+    def set_space(self, user_id: str, structure_id: str, space: Space, is_open: bool,
+                  options: OpenSpace | None = None) -> Structure:
+        structure, _ = self._load_as_manager(user_id, structure_id)
+        changes = _space_options(structure, space, options) if is_open else {}
+        if structure.has_space(space) == is_open and all(getattr(structure, k) == v for k, v in changes.items()):
             return structure  # already so: idempotent
         spaces = [s for s in structure.spaces if s is not space] + ([space] if is_open else [])
-        updated = structure.model_copy(update={"spaces": sorted(spaces, key=list(Space).index)})
+        updated = structure.model_copy(update={"spaces": sorted(spaces, key=list(Space).index), **changes})
         return self._save(user_id, structure, updated, None, "SPACE_OPENED" if is_open else "SPACE_CLOSED",
-                          space=space.value)
+                          space=space.value, **{k: str(v) for k, v in changes.items()})
 
     def mine(self, user_id: str, active_only: bool = False) -> list[tuple[Structure, Attachment]]:
         """The caller's attachments with their structures (``active_only``: approved ones only,
@@ -294,9 +385,12 @@ class StructureService:
         access.require_may_grant(approver, role)
         permissions = pending.permissions if cmd.permissions is None else cmd.permissions
         _check_permissions(structure, permissions)
-        after = pending.model_copy(update={"status": AttachmentStatus.VALIDEE, "role": role, "permissions": permissions})
+        court_role = _court_role(structure, cmd.court_role, pending.court_role)
+        after = pending.model_copy(update={"status": AttachmentStatus.VALIDEE, "role": role, "permissions": permissions,
+                                           "court_role": court_role})
         return self._decide(user_id, pending, after, "ATTACHMENT_APPROVED", role=role.value,
-                            permissions={k.value: v.value for k, v in permissions.items()})
+                            permissions={k.value: v.value for k, v in permissions.items()},
+                            **({"court_role": court_role.value} if court_role else {}))
 
     def refuse(self, user_id: str, structure_id: str, member_id: str, cmd: RefuseAttachment) -> Attachment:
         self._load_as_manager(user_id, structure_id)
@@ -320,9 +414,11 @@ class StructureService:
             access.require_may_grant(manager, member.role)
         permissions = member.permissions if cmd.permissions is None else cmd.permissions
         _check_permissions(structure, permissions)
-        after = member.model_copy(update={"role": role, "permissions": permissions})
+        court_role = _court_role(structure, cmd.court_role, member.court_role)
+        after = member.model_copy(update={"role": role, "permissions": permissions, "court_role": court_role})
         return self._decide(user_id, member, after, "ATTACHMENT_UPDATED", role=role.value,
-                            permissions={k.value: v.value for k, v in permissions.items()})
+                            permissions={k.value: v.value for k, v in permissions.items()},
+                            **({"court_role": court_role.value} if court_role else {}))
 
     def deactivate(self, user_id: str, structure_id: str, member_id: str) -> Attachment:
         structure, attachment = self._load(user_id, structure_id)

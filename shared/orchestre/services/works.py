@@ -365,23 +365,10 @@ class WorksService:
 
     def _files(self, piece_id: str, frame: Frame, contract: Contract, cmd: DepositPiece,
                depositor: Structure) -> InvoiceFiles:
-        from .deposit import check_file_name, decode_base64
+        from .deposit import decode_base64, store_files
 
-        base = f"invoices/{piece_id}"
         pdf = decode_base64(cmd.pdf_base64) if cmd.pdf_base64 else _piece_pdf(frame, contract, cmd, depositor)
-        if not pdf.startswith(b"%PDF-"):
-            raise InvalidInput("pdf_base64 is not a PDF.", code="INVALID_PDF", field="pdf_base64")
-        files = InvoiceFiles(xml_key="", pdf_key=f"{base}/piece.pdf")
-        attachments = {}
-        for a in cmd.attachments:
-            name = check_file_name(a.file_name)
-            attachments[name] = decode_base64(a.content_base64)
-        self.documents.put(files.pdf_key, pdf, "application/pdf")
-        for name, content in attachments.items():
-            key = f"{base}/attachments/{name}"
-            self.documents.put(key, content, "application/octet-stream")
-            files.attachment_keys[name] = key
-        return files
+        return store_files(self.documents, piece_id, "piece.pdf", pdf, cmd.attachments)
 
     # -- pieces: moves of the parties ---------------------------------------------------------------
 
